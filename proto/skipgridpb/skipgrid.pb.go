@@ -407,6 +407,111 @@ func (TaskKind) EnumDescriptor() ([]byte, []int) {
 	return file_skipgrid_proto_rawDescGZIP(), []int{6}
 }
 
+type Metric int32
+
+const (
+	Metric_METRIC_UNSPECIFIED Metric = 0
+	Metric_METRIC_COSINE      Metric = 1
+	Metric_METRIC_DOT         Metric = 2
+	// Euclidean distance; neighbours are the nearest, scores are distances.
+	Metric_METRIC_EUCLIDEAN Metric = 3
+)
+
+// Enum value maps for Metric.
+var (
+	Metric_name = map[int32]string{
+		0: "METRIC_UNSPECIFIED",
+		1: "METRIC_COSINE",
+		2: "METRIC_DOT",
+		3: "METRIC_EUCLIDEAN",
+	}
+	Metric_value = map[string]int32{
+		"METRIC_UNSPECIFIED": 0,
+		"METRIC_COSINE":      1,
+		"METRIC_DOT":         2,
+		"METRIC_EUCLIDEAN":   3,
+	}
+)
+
+func (x Metric) Enum() *Metric {
+	p := new(Metric)
+	*p = x
+	return p
+}
+
+func (x Metric) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Metric) Descriptor() protoreflect.EnumDescriptor {
+	return file_skipgrid_proto_enumTypes[7].Descriptor()
+}
+
+func (Metric) Type() protoreflect.EnumType {
+	return &file_skipgrid_proto_enumTypes[7]
+}
+
+func (x Metric) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Metric.Descriptor instead.
+func (Metric) EnumDescriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{7}
+}
+
+type AnalogyMethod int32
+
+const (
+	AnalogyMethod_ANALOGY_METHOD_UNSPECIFIED AnalogyMethod = 0
+	// argmax cos(x, b) - cos(x, a) + cos(x, c) (Mikolov et al. 2013).
+	AnalogyMethod_ANALOGY_METHOD_3COSADD AnalogyMethod = 1
+	// argmax cos(x, b) * cos(x, c) / (cos(x, a) + 0.001), cosines shifted to [0, 1]
+	// (Levy and Goldberg 2014).
+	AnalogyMethod_ANALOGY_METHOD_3COSMUL AnalogyMethod = 2
+)
+
+// Enum value maps for AnalogyMethod.
+var (
+	AnalogyMethod_name = map[int32]string{
+		0: "ANALOGY_METHOD_UNSPECIFIED",
+		1: "ANALOGY_METHOD_3COSADD",
+		2: "ANALOGY_METHOD_3COSMUL",
+	}
+	AnalogyMethod_value = map[string]int32{
+		"ANALOGY_METHOD_UNSPECIFIED": 0,
+		"ANALOGY_METHOD_3COSADD":     1,
+		"ANALOGY_METHOD_3COSMUL":     2,
+	}
+)
+
+func (x AnalogyMethod) Enum() *AnalogyMethod {
+	p := new(AnalogyMethod)
+	*p = x
+	return p
+}
+
+func (x AnalogyMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AnalogyMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_skipgrid_proto_enumTypes[8].Descriptor()
+}
+
+func (AnalogyMethod) Type() protoreflect.EnumType {
+	return &file_skipgrid_proto_enumTypes[8]
+}
+
+func (x AnalogyMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AnalogyMethod.Descriptor instead.
+func (AnalogyMethod) EnumDescriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{8}
+}
+
 type RegisterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Role  Role                   `protobuf:"varint,1,opt,name=role,proto3,enum=skipgrid.v1.Role" json:"role,omitempty"`
@@ -2156,6 +2261,394 @@ func (x *StatsResponse) GetPushesRejected() uint64 {
 	return 0
 }
 
+type NeighborsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Words         []string               `protobuf:"bytes,1,rep,name=words,proto3" json:"words,omitempty"`
+	K             uint32                 `protobuf:"varint,2,opt,name=k,proto3" json:"k,omitempty"`
+	Metric        Metric                 `protobuf:"varint,3,opt,name=metric,proto3,enum=skipgrid.v1.Metric" json:"metric,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborsRequest) Reset() {
+	*x = NeighborsRequest{}
+	mi := &file_skipgrid_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborsRequest) ProtoMessage() {}
+
+func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
+func (*NeighborsRequest) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *NeighborsRequest) GetWords() []string {
+	if x != nil {
+		return x.Words
+	}
+	return nil
+}
+
+func (x *NeighborsRequest) GetK() uint32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *NeighborsRequest) GetMetric() Metric {
+	if x != nil {
+		return x.Metric
+	}
+	return Metric_METRIC_UNSPECIFIED
+}
+
+type Neighbor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Word          string                 `protobuf:"bytes,1,opt,name=word,proto3" json:"word,omitempty"`
+	Score         float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Neighbor) Reset() {
+	*x = Neighbor{}
+	mi := &file_skipgrid_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Neighbor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Neighbor) ProtoMessage() {}
+
+func (x *Neighbor) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
+func (*Neighbor) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Neighbor) GetWord() string {
+	if x != nil {
+		return x.Word
+	}
+	return ""
+}
+
+func (x *Neighbor) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+type NeighborList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Neighbors     []*Neighbor            `protobuf:"bytes,2,rep,name=neighbors,proto3" json:"neighbors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborList) Reset() {
+	*x = NeighborList{}
+	mi := &file_skipgrid_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborList) ProtoMessage() {}
+
+func (x *NeighborList) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborList.ProtoReflect.Descriptor instead.
+func (*NeighborList) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *NeighborList) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *NeighborList) GetNeighbors() []*Neighbor {
+	if x != nil {
+		return x.Neighbors
+	}
+	return nil
+}
+
+type NeighborsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*NeighborList        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborsResponse) Reset() {
+	*x = NeighborsResponse{}
+	mi := &file_skipgrid_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborsResponse) ProtoMessage() {}
+
+func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
+func (*NeighborsResponse) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *NeighborsResponse) GetResults() []*NeighborList {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type AnalogyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	A             string                 `protobuf:"bytes,1,opt,name=a,proto3" json:"a,omitempty"`
+	B             string                 `protobuf:"bytes,2,opt,name=b,proto3" json:"b,omitempty"`
+	C             string                 `protobuf:"bytes,3,opt,name=c,proto3" json:"c,omitempty"`
+	K             uint32                 `protobuf:"varint,4,opt,name=k,proto3" json:"k,omitempty"`
+	Method        AnalogyMethod          `protobuf:"varint,5,opt,name=method,proto3,enum=skipgrid.v1.AnalogyMethod" json:"method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnalogyRequest) Reset() {
+	*x = AnalogyRequest{}
+	mi := &file_skipgrid_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalogyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalogyRequest) ProtoMessage() {}
+
+func (x *AnalogyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalogyRequest.ProtoReflect.Descriptor instead.
+func (*AnalogyRequest) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AnalogyRequest) GetA() string {
+	if x != nil {
+		return x.A
+	}
+	return ""
+}
+
+func (x *AnalogyRequest) GetB() string {
+	if x != nil {
+		return x.B
+	}
+	return ""
+}
+
+func (x *AnalogyRequest) GetC() string {
+	if x != nil {
+		return x.C
+	}
+	return ""
+}
+
+func (x *AnalogyRequest) GetK() uint32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *AnalogyRequest) GetMethod() AnalogyMethod {
+	if x != nil {
+		return x.Method
+	}
+	return AnalogyMethod_ANALOGY_METHOD_UNSPECIFIED
+}
+
+type SimilarityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Word1         string                 `protobuf:"bytes,1,opt,name=word1,proto3" json:"word1,omitempty"`
+	Word2         string                 `protobuf:"bytes,2,opt,name=word2,proto3" json:"word2,omitempty"`
+	Metric        Metric                 `protobuf:"varint,3,opt,name=metric,proto3,enum=skipgrid.v1.Metric" json:"metric,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimilarityRequest) Reset() {
+	*x = SimilarityRequest{}
+	mi := &file_skipgrid_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimilarityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimilarityRequest) ProtoMessage() {}
+
+func (x *SimilarityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimilarityRequest.ProtoReflect.Descriptor instead.
+func (*SimilarityRequest) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SimilarityRequest) GetWord1() string {
+	if x != nil {
+		return x.Word1
+	}
+	return ""
+}
+
+func (x *SimilarityRequest) GetWord2() string {
+	if x != nil {
+		return x.Word2
+	}
+	return ""
+}
+
+func (x *SimilarityRequest) GetMetric() Metric {
+	if x != nil {
+		return x.Metric
+	}
+	return Metric_METRIC_UNSPECIFIED
+}
+
+type SimilarityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Score         float64                `protobuf:"fixed64,1,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimilarityResponse) Reset() {
+	*x = SimilarityResponse{}
+	mi := &file_skipgrid_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimilarityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimilarityResponse) ProtoMessage() {}
+
+func (x *SimilarityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimilarityResponse.ProtoReflect.Descriptor instead.
+func (*SimilarityResponse) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SimilarityResponse) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
 var File_skipgrid_proto protoreflect.FileDescriptor
 
 const file_skipgrid_proto_rawDesc = "" +
@@ -2303,7 +2796,31 @@ const file_skipgrid_proto_rawDesc = "" +
 	"rowsPulled\x12\x1f\n" +
 	"\vrows_pushed\x18\b \x01(\x04R\n" +
 	"rowsPushed\x12'\n" +
-	"\x0fpushes_rejected\x18\t \x01(\x04R\x0epushesRejected*P\n" +
+	"\x0fpushes_rejected\x18\t \x01(\x04R\x0epushesRejected\"c\n" +
+	"\x10NeighborsRequest\x12\x14\n" +
+	"\x05words\x18\x01 \x03(\tR\x05words\x12\f\n" +
+	"\x01k\x18\x02 \x01(\rR\x01k\x12+\n" +
+	"\x06metric\x18\x03 \x01(\x0e2\x13.skipgrid.v1.MetricR\x06metric\"4\n" +
+	"\bNeighbor\x12\x12\n" +
+	"\x04word\x18\x01 \x01(\tR\x04word\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\"Y\n" +
+	"\fNeighborList\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x123\n" +
+	"\tneighbors\x18\x02 \x03(\v2\x15.skipgrid.v1.NeighborR\tneighbors\"H\n" +
+	"\x11NeighborsResponse\x123\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.skipgrid.v1.NeighborListR\aresults\"|\n" +
+	"\x0eAnalogyRequest\x12\f\n" +
+	"\x01a\x18\x01 \x01(\tR\x01a\x12\f\n" +
+	"\x01b\x18\x02 \x01(\tR\x01b\x12\f\n" +
+	"\x01c\x18\x03 \x01(\tR\x01c\x12\f\n" +
+	"\x01k\x18\x04 \x01(\rR\x01k\x122\n" +
+	"\x06method\x18\x05 \x01(\x0e2\x1a.skipgrid.v1.AnalogyMethodR\x06method\"l\n" +
+	"\x11SimilarityRequest\x12\x14\n" +
+	"\x05word1\x18\x01 \x01(\tR\x05word1\x12\x14\n" +
+	"\x05word2\x18\x02 \x01(\tR\x05word2\x12+\n" +
+	"\x06metric\x18\x03 \x01(\x0e2\x13.skipgrid.v1.MetricR\x06metric\"*\n" +
+	"\x12SimilarityResponse\x12\x14\n" +
+	"\x05score\x18\x01 \x01(\x01R\x05score*P\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\v\n" +
@@ -2342,7 +2859,17 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\n" +
 	"TASK_TRAIN\x10\x02\x12\r\n" +
 	"\tTASK_WAIT\x10\x03\x12\r\n" +
-	"\tTASK_STOP\x10\x042\xe2\x03\n" +
+	"\tTASK_STOP\x10\x04*Y\n" +
+	"\x06Metric\x12\x16\n" +
+	"\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rMETRIC_COSINE\x10\x01\x12\x0e\n" +
+	"\n" +
+	"METRIC_DOT\x10\x02\x12\x14\n" +
+	"\x10METRIC_EUCLIDEAN\x10\x03*g\n" +
+	"\rAnalogyMethod\x12\x1e\n" +
+	"\x1aANALOGY_METHOD_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16ANALOGY_METHOD_3COSADD\x10\x01\x12\x1a\n" +
+	"\x16ANALOGY_METHOD_3COSMUL\x10\x022\xe2\x03\n" +
 	"\vCoordinator\x12G\n" +
 	"\bRegister\x12\x1c.skipgrid.v1.RegisterRequest\x1a\x1d.skipgrid.v1.RegisterResponse\x12:\n" +
 	"\x06GetJob\x12\x1a.skipgrid.v1.GetJobRequest\x1a\x14.skipgrid.v1.JobSpec\x12<\n" +
@@ -2355,7 +2882,12 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\tConfigure\x12\x1d.skipgrid.v1.ConfigureRequest\x1a\x1e.skipgrid.v1.ConfigureResponse\x12;\n" +
 	"\x04Pull\x12\x18.skipgrid.v1.PullRequest\x1a\x19.skipgrid.v1.PullResponse\x12;\n" +
 	"\x04Push\x12\x18.skipgrid.v1.PushRequest\x1a\x19.skipgrid.v1.PushResponse\x12>\n" +
-	"\x05Stats\x12\x19.skipgrid.v1.StatsRequest\x1a\x1a.skipgrid.v1.StatsResponseB/Z-github.com/skipgrid/skipgrid/proto/skipgridpbb\x06proto3"
+	"\x05Stats\x12\x19.skipgrid.v1.StatsRequest\x1a\x1a.skipgrid.v1.StatsResponse2\xea\x01\n" +
+	"\x05Query\x12J\n" +
+	"\tNeighbors\x12\x1d.skipgrid.v1.NeighborsRequest\x1a\x1e.skipgrid.v1.NeighborsResponse\x12F\n" +
+	"\aAnalogy\x12\x1b.skipgrid.v1.AnalogyRequest\x1a\x1e.skipgrid.v1.NeighborsResponse\x12M\n" +
+	"\n" +
+	"Similarity\x12\x1e.skipgrid.v1.SimilarityRequest\x1a\x1f.skipgrid.v1.SimilarityResponseB/Z-github.com/skipgrid/skipgrid/proto/skipgridpbb\x06proto3"
 
 var (
 	file_skipgrid_proto_rawDescOnce sync.Once
@@ -2369,42 +2901,51 @@ func file_skipgrid_proto_rawDescGZIP() []byte {
 	return file_skipgrid_proto_rawDescData
 }
 
-var file_skipgrid_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_skipgrid_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_skipgrid_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_skipgrid_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_skipgrid_proto_goTypes = []any{
-	(Role)(0),                 // 0: skipgrid.v1.Role
-	(Model)(0),                // 1: skipgrid.v1.Model
-	(Tokenizer)(0),            // 2: skipgrid.v1.Tokenizer
-	(Table)(0),                // 3: skipgrid.v1.Table
-	(Init)(0),                 // 4: skipgrid.v1.Init
-	(Phase)(0),                // 5: skipgrid.v1.Phase
-	(TaskKind)(0),             // 6: skipgrid.v1.TaskKind
-	(*RegisterRequest)(nil),   // 7: skipgrid.v1.RegisterRequest
-	(*RegisterResponse)(nil),  // 8: skipgrid.v1.RegisterResponse
-	(*GetJobRequest)(nil),     // 9: skipgrid.v1.GetJobRequest
-	(*JobSpec)(nil),           // 10: skipgrid.v1.JobSpec
-	(*GetVocabRequest)(nil),   // 11: skipgrid.v1.GetVocabRequest
-	(*Vocab)(nil),             // 12: skipgrid.v1.Vocab
-	(*Chunk)(nil),             // 13: skipgrid.v1.Chunk
-	(*LeaseRequest)(nil),      // 14: skipgrid.v1.LeaseRequest
-	(*LeaseResponse)(nil),     // 15: skipgrid.v1.LeaseResponse
-	(*HeartbeatRequest)(nil),  // 16: skipgrid.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil), // 17: skipgrid.v1.HeartbeatResponse
-	(*CompleteRequest)(nil),   // 18: skipgrid.v1.CompleteRequest
-	(*CompleteResponse)(nil),  // 19: skipgrid.v1.CompleteResponse
-	(*FailRequest)(nil),       // 20: skipgrid.v1.FailRequest
-	(*FailResponse)(nil),      // 21: skipgrid.v1.FailResponse
-	(*TableSpec)(nil),         // 22: skipgrid.v1.TableSpec
-	(*ConfigureRequest)(nil),  // 23: skipgrid.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 24: skipgrid.v1.ConfigureResponse
-	(*Keys)(nil),              // 25: skipgrid.v1.Keys
-	(*Rows)(nil),              // 26: skipgrid.v1.Rows
-	(*PullRequest)(nil),       // 27: skipgrid.v1.PullRequest
-	(*PullResponse)(nil),      // 28: skipgrid.v1.PullResponse
-	(*PushRequest)(nil),       // 29: skipgrid.v1.PushRequest
-	(*PushResponse)(nil),      // 30: skipgrid.v1.PushResponse
-	(*StatsRequest)(nil),      // 31: skipgrid.v1.StatsRequest
-	(*StatsResponse)(nil),     // 32: skipgrid.v1.StatsResponse
+	(Role)(0),                  // 0: skipgrid.v1.Role
+	(Model)(0),                 // 1: skipgrid.v1.Model
+	(Tokenizer)(0),             // 2: skipgrid.v1.Tokenizer
+	(Table)(0),                 // 3: skipgrid.v1.Table
+	(Init)(0),                  // 4: skipgrid.v1.Init
+	(Phase)(0),                 // 5: skipgrid.v1.Phase
+	(TaskKind)(0),              // 6: skipgrid.v1.TaskKind
+	(Metric)(0),                // 7: skipgrid.v1.Metric
+	(AnalogyMethod)(0),         // 8: skipgrid.v1.AnalogyMethod
+	(*RegisterRequest)(nil),    // 9: skipgrid.v1.RegisterRequest
+	(*RegisterResponse)(nil),   // 10: skipgrid.v1.RegisterResponse
+	(*GetJobRequest)(nil),      // 11: skipgrid.v1.GetJobRequest
+	(*JobSpec)(nil),            // 12: skipgrid.v1.JobSpec
+	(*GetVocabRequest)(nil),    // 13: skipgrid.v1.GetVocabRequest
+	(*Vocab)(nil),              // 14: skipgrid.v1.Vocab
+	(*Chunk)(nil),              // 15: skipgrid.v1.Chunk
+	(*LeaseRequest)(nil),       // 16: skipgrid.v1.LeaseRequest
+	(*LeaseResponse)(nil),      // 17: skipgrid.v1.LeaseResponse
+	(*HeartbeatRequest)(nil),   // 18: skipgrid.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),  // 19: skipgrid.v1.HeartbeatResponse
+	(*CompleteRequest)(nil),    // 20: skipgrid.v1.CompleteRequest
+	(*CompleteResponse)(nil),   // 21: skipgrid.v1.CompleteResponse
+	(*FailRequest)(nil),        // 22: skipgrid.v1.FailRequest
+	(*FailResponse)(nil),       // 23: skipgrid.v1.FailResponse
+	(*TableSpec)(nil),          // 24: skipgrid.v1.TableSpec
+	(*ConfigureRequest)(nil),   // 25: skipgrid.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),  // 26: skipgrid.v1.ConfigureResponse
+	(*Keys)(nil),               // 27: skipgrid.v1.Keys
+	(*Rows)(nil),               // 28: skipgrid.v1.Rows
+	(*PullRequest)(nil),        // 29: skipgrid.v1.PullRequest
+	(*PullResponse)(nil),       // 30: skipgrid.v1.PullResponse
+	(*PushRequest)(nil),        // 31: skipgrid.v1.PushRequest
+	(*PushResponse)(nil),       // 32: skipgrid.v1.PushResponse
+	(*StatsRequest)(nil),       // 33: skipgrid.v1.StatsRequest
+	(*StatsResponse)(nil),      // 34: skipgrid.v1.StatsResponse
+	(*NeighborsRequest)(nil),   // 35: skipgrid.v1.NeighborsRequest
+	(*Neighbor)(nil),           // 36: skipgrid.v1.Neighbor
+	(*NeighborList)(nil),       // 37: skipgrid.v1.NeighborList
+	(*NeighborsResponse)(nil),  // 38: skipgrid.v1.NeighborsResponse
+	(*AnalogyRequest)(nil),     // 39: skipgrid.v1.AnalogyRequest
+	(*SimilarityRequest)(nil),  // 40: skipgrid.v1.SimilarityRequest
+	(*SimilarityResponse)(nil), // 41: skipgrid.v1.SimilarityResponse
 }
 var file_skipgrid_proto_depIdxs = []int32{
 	0,  // 0: skipgrid.v1.RegisterRequest.role:type_name -> skipgrid.v1.Role
@@ -2412,42 +2953,53 @@ var file_skipgrid_proto_depIdxs = []int32{
 	1,  // 2: skipgrid.v1.JobSpec.model:type_name -> skipgrid.v1.Model
 	2,  // 3: skipgrid.v1.JobSpec.tokenizer:type_name -> skipgrid.v1.Tokenizer
 	6,  // 4: skipgrid.v1.LeaseResponse.kind:type_name -> skipgrid.v1.TaskKind
-	13, // 5: skipgrid.v1.LeaseResponse.chunk:type_name -> skipgrid.v1.Chunk
+	15, // 5: skipgrid.v1.LeaseResponse.chunk:type_name -> skipgrid.v1.Chunk
 	3,  // 6: skipgrid.v1.TableSpec.table:type_name -> skipgrid.v1.Table
 	4,  // 7: skipgrid.v1.TableSpec.init:type_name -> skipgrid.v1.Init
-	22, // 8: skipgrid.v1.ConfigureRequest.tables:type_name -> skipgrid.v1.TableSpec
+	24, // 8: skipgrid.v1.ConfigureRequest.tables:type_name -> skipgrid.v1.TableSpec
 	3,  // 9: skipgrid.v1.Keys.table:type_name -> skipgrid.v1.Table
 	3,  // 10: skipgrid.v1.Rows.table:type_name -> skipgrid.v1.Table
-	25, // 11: skipgrid.v1.PullRequest.keys:type_name -> skipgrid.v1.Keys
-	26, // 12: skipgrid.v1.PullResponse.rows:type_name -> skipgrid.v1.Rows
-	26, // 13: skipgrid.v1.PushRequest.rows:type_name -> skipgrid.v1.Rows
-	7,  // 14: skipgrid.v1.Coordinator.Register:input_type -> skipgrid.v1.RegisterRequest
-	9,  // 15: skipgrid.v1.Coordinator.GetJob:input_type -> skipgrid.v1.GetJobRequest
-	11, // 16: skipgrid.v1.Coordinator.GetVocab:input_type -> skipgrid.v1.GetVocabRequest
-	14, // 17: skipgrid.v1.Coordinator.Lease:input_type -> skipgrid.v1.LeaseRequest
-	16, // 18: skipgrid.v1.Coordinator.Heartbeat:input_type -> skipgrid.v1.HeartbeatRequest
-	18, // 19: skipgrid.v1.Coordinator.Complete:input_type -> skipgrid.v1.CompleteRequest
-	20, // 20: skipgrid.v1.Coordinator.Fail:input_type -> skipgrid.v1.FailRequest
-	23, // 21: skipgrid.v1.ParameterServer.Configure:input_type -> skipgrid.v1.ConfigureRequest
-	27, // 22: skipgrid.v1.ParameterServer.Pull:input_type -> skipgrid.v1.PullRequest
-	29, // 23: skipgrid.v1.ParameterServer.Push:input_type -> skipgrid.v1.PushRequest
-	31, // 24: skipgrid.v1.ParameterServer.Stats:input_type -> skipgrid.v1.StatsRequest
-	8,  // 25: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
-	10, // 26: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
-	12, // 27: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
-	15, // 28: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
-	17, // 29: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
-	19, // 30: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
-	21, // 31: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
-	24, // 32: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
-	28, // 33: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
-	30, // 34: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
-	32, // 35: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
-	25, // [25:36] is the sub-list for method output_type
-	14, // [14:25] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	27, // 11: skipgrid.v1.PullRequest.keys:type_name -> skipgrid.v1.Keys
+	28, // 12: skipgrid.v1.PullResponse.rows:type_name -> skipgrid.v1.Rows
+	28, // 13: skipgrid.v1.PushRequest.rows:type_name -> skipgrid.v1.Rows
+	7,  // 14: skipgrid.v1.NeighborsRequest.metric:type_name -> skipgrid.v1.Metric
+	36, // 15: skipgrid.v1.NeighborList.neighbors:type_name -> skipgrid.v1.Neighbor
+	37, // 16: skipgrid.v1.NeighborsResponse.results:type_name -> skipgrid.v1.NeighborList
+	8,  // 17: skipgrid.v1.AnalogyRequest.method:type_name -> skipgrid.v1.AnalogyMethod
+	7,  // 18: skipgrid.v1.SimilarityRequest.metric:type_name -> skipgrid.v1.Metric
+	9,  // 19: skipgrid.v1.Coordinator.Register:input_type -> skipgrid.v1.RegisterRequest
+	11, // 20: skipgrid.v1.Coordinator.GetJob:input_type -> skipgrid.v1.GetJobRequest
+	13, // 21: skipgrid.v1.Coordinator.GetVocab:input_type -> skipgrid.v1.GetVocabRequest
+	16, // 22: skipgrid.v1.Coordinator.Lease:input_type -> skipgrid.v1.LeaseRequest
+	18, // 23: skipgrid.v1.Coordinator.Heartbeat:input_type -> skipgrid.v1.HeartbeatRequest
+	20, // 24: skipgrid.v1.Coordinator.Complete:input_type -> skipgrid.v1.CompleteRequest
+	22, // 25: skipgrid.v1.Coordinator.Fail:input_type -> skipgrid.v1.FailRequest
+	25, // 26: skipgrid.v1.ParameterServer.Configure:input_type -> skipgrid.v1.ConfigureRequest
+	29, // 27: skipgrid.v1.ParameterServer.Pull:input_type -> skipgrid.v1.PullRequest
+	31, // 28: skipgrid.v1.ParameterServer.Push:input_type -> skipgrid.v1.PushRequest
+	33, // 29: skipgrid.v1.ParameterServer.Stats:input_type -> skipgrid.v1.StatsRequest
+	35, // 30: skipgrid.v1.Query.Neighbors:input_type -> skipgrid.v1.NeighborsRequest
+	39, // 31: skipgrid.v1.Query.Analogy:input_type -> skipgrid.v1.AnalogyRequest
+	40, // 32: skipgrid.v1.Query.Similarity:input_type -> skipgrid.v1.SimilarityRequest
+	10, // 33: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
+	12, // 34: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
+	14, // 35: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
+	17, // 36: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
+	19, // 37: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
+	21, // 38: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
+	23, // 39: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
+	26, // 40: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
+	30, // 41: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
+	32, // 42: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
+	34, // 43: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
+	38, // 44: skipgrid.v1.Query.Neighbors:output_type -> skipgrid.v1.NeighborsResponse
+	38, // 45: skipgrid.v1.Query.Analogy:output_type -> skipgrid.v1.NeighborsResponse
+	41, // 46: skipgrid.v1.Query.Similarity:output_type -> skipgrid.v1.SimilarityResponse
+	33, // [33:47] is the sub-list for method output_type
+	19, // [19:33] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_skipgrid_proto_init() }
@@ -2460,10 +3012,10 @@ func file_skipgrid_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_skipgrid_proto_rawDesc), len(file_skipgrid_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   26,
+			NumEnums:      9,
+			NumMessages:   33,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_skipgrid_proto_goTypes,
 		DependencyIndexes: file_skipgrid_proto_depIdxs,

@@ -605,3 +605,193 @@ var ParameterServer_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "skipgrid.proto",
 }
+
+const (
+	Query_Neighbors_FullMethodName  = "/skipgrid.v1.Query/Neighbors"
+	Query_Analogy_FullMethodName    = "/skipgrid.v1.Query/Analogy"
+	Query_Similarity_FullMethodName = "/skipgrid.v1.Query/Similarity"
+)
+
+// QueryClient is the client API for Query service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Query answers distance questions about a set of vectors: a vectors file, or the live rows
+// of a running job's PS shards.
+type QueryClient interface {
+	// Neighbors returns the k nearest words of each query word.
+	Neighbors(ctx context.Context, in *NeighborsRequest, opts ...grpc.CallOption) (*NeighborsResponse, error)
+	// Analogy answers "a is to b as c is to ?".
+	Analogy(ctx context.Context, in *AnalogyRequest, opts ...grpc.CallOption) (*NeighborsResponse, error)
+	// Similarity scores two words.
+	Similarity(ctx context.Context, in *SimilarityRequest, opts ...grpc.CallOption) (*SimilarityResponse, error)
+}
+
+type queryClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewQueryClient(cc grpc.ClientConnInterface) QueryClient {
+	return &queryClient{cc}
+}
+
+func (c *queryClient) Neighbors(ctx context.Context, in *NeighborsRequest, opts ...grpc.CallOption) (*NeighborsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NeighborsResponse)
+	err := c.cc.Invoke(ctx, Query_Neighbors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) Analogy(ctx context.Context, in *AnalogyRequest, opts ...grpc.CallOption) (*NeighborsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NeighborsResponse)
+	err := c.cc.Invoke(ctx, Query_Analogy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) Similarity(ctx context.Context, in *SimilarityRequest, opts ...grpc.CallOption) (*SimilarityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SimilarityResponse)
+	err := c.cc.Invoke(ctx, Query_Similarity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// QueryServer is the server API for Query service.
+// All implementations must embed UnimplementedQueryServer
+// for forward compatibility.
+//
+// Query answers distance questions about a set of vectors: a vectors file, or the live rows
+// of a running job's PS shards.
+type QueryServer interface {
+	// Neighbors returns the k nearest words of each query word.
+	Neighbors(context.Context, *NeighborsRequest) (*NeighborsResponse, error)
+	// Analogy answers "a is to b as c is to ?".
+	Analogy(context.Context, *AnalogyRequest) (*NeighborsResponse, error)
+	// Similarity scores two words.
+	Similarity(context.Context, *SimilarityRequest) (*SimilarityResponse, error)
+	mustEmbedUnimplementedQueryServer()
+}
+
+// UnimplementedQueryServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedQueryServer struct{}
+
+func (UnimplementedQueryServer) Neighbors(context.Context, *NeighborsRequest) (*NeighborsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Neighbors not implemented")
+}
+func (UnimplementedQueryServer) Analogy(context.Context, *AnalogyRequest) (*NeighborsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Analogy not implemented")
+}
+func (UnimplementedQueryServer) Similarity(context.Context, *SimilarityRequest) (*SimilarityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Similarity not implemented")
+}
+func (UnimplementedQueryServer) mustEmbedUnimplementedQueryServer() {}
+func (UnimplementedQueryServer) testEmbeddedByValue()               {}
+
+// UnsafeQueryServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to QueryServer will
+// result in compilation errors.
+type UnsafeQueryServer interface {
+	mustEmbedUnimplementedQueryServer()
+}
+
+func RegisterQueryServer(s grpc.ServiceRegistrar, srv QueryServer) {
+	// If the following call panics, it indicates UnimplementedQueryServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Query_ServiceDesc, srv)
+}
+
+func _Query_Neighbors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NeighborsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).Neighbors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_Neighbors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).Neighbors(ctx, req.(*NeighborsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_Analogy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnalogyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).Analogy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_Analogy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).Analogy(ctx, req.(*AnalogyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_Similarity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SimilarityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).Similarity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_Similarity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).Similarity(ctx, req.(*SimilarityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Query_ServiceDesc is the grpc.ServiceDesc for Query service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Query_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "skipgrid.v1.Query",
+	HandlerType: (*QueryServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Neighbors",
+			Handler:    _Query_Neighbors_Handler,
+		},
+		{
+			MethodName: "Analogy",
+			Handler:    _Query_Analogy_Handler,
+		},
+		{
+			MethodName: "Similarity",
+			Handler:    _Query_Similarity_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "skipgrid.proto",
+}
