@@ -235,7 +235,7 @@ func checkE2EResult(t *testing.T, cfg Config, res *Result) {
 	}
 	epoch := func(e int) EpochResult {
 		// 61 words, loss 0.25 per word.
-		return EpochResult{Epoch: e, Words: 61, Loss: 0.25, LossSum: 15.25, LossTerms: 61}
+		return EpochResult{Epoch: e, Words: 61, Chunks: len(plan), Loss: 0.25, LossSum: 15.25, LossTerms: 61}
 	}
 	want := &Result{
 		JobID: "e2e",

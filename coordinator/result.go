@@ -85,6 +85,9 @@ type EpochResult struct {
 	Epoch int `json:"epoch"`
 	// Words is the sum of the accepted chunks' in-vocabulary tokens; it equals TrainWords.
 	Words uint64 `json:"words"`
+	// Chunks is the number of chunk results accepted for the epoch; it equals the job's
+	// chunks, whatever leases expired or were retried.
+	Chunks int `json:"chunks"`
 	// Loss is LossSum / LossTerms (0 when no term was reported).
 	Loss      float64 `json:"loss"`
 	LossSum   float64 `json:"loss_sum"`
@@ -152,8 +155,13 @@ func (c *Coordinator) resultLocked(co *core, v *vocab.Vocab, chunks int) *Result
 			SplitLines: ct.SplitLines, Tokens: ct.Tokens},
 	}
 	for e, st := range co.Epoch {
-		res.Epochs = append(res.Epochs, EpochResult{Epoch: e, Words: st.Words, Loss: st.loss(),
-			LossSum: st.LossSum, LossTerms: st.LossTerms})
+		done := 0
+		if co.Pass != nil && co.Pass.Kind == skipgridpb.TaskKind_TASK_TRAIN &&
+			e < len(co.Pass.DoneInRound) {
+			done = co.Pass.DoneInRound[e]
+		}
+		res.Epochs = append(res.Epochs, EpochResult{Epoch: e, Words: st.Words, Chunks: done,
+			Loss: st.loss(), LossSum: st.LossSum, LossTerms: st.LossTerms})
 	}
 	if ct.AcceptedWords > 0 {
 		res.Traffic.PulledPerTrainedWord = float64(ct.BytesPulled) / float64(ct.AcceptedWords)
