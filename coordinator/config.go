@@ -42,7 +42,8 @@ type Config struct {
 	JobID string
 	// Corpus lists the corpus files (plain text or gzip), one sentence per line.
 	Corpus []string
-	// ChunkBytes is the size a chunk aims at: the unit of leasing and retrying.
+	// ChunkBytes is the size a chunk aims at: the unit of leasing and retrying. 0 picks it
+	// from the corpus size (see AutoChunkBytes).
 	ChunkBytes int64
 	// OutDir receives vectors.bin, vocab.txt and run.json.
 	OutDir string
@@ -111,7 +112,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		JobID:          "skipgrid",
-		ChunkBytes:     4 << 20,
+		ChunkBytes:     0,
 		NumPS:          1,
 		Model:          skipgridpb.Model_MODEL_SKIPGRAM,
 		Dim:            100,
@@ -167,8 +168,8 @@ func (c Config) Validate() error {
 			bad("corpus: path %d is empty", i)
 		}
 	}
-	if c.ChunkBytes <= 0 {
-		bad("chunk bytes: %d must be positive", c.ChunkBytes)
+	if c.ChunkBytes < 0 {
+		bad("chunk bytes: %d must be positive, or 0 for automatic", c.ChunkBytes)
 	}
 	if c.OutDir == "" {
 		bad("out dir: empty; give the directory for vectors.bin, vocab.txt and run.json")

@@ -38,7 +38,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	cfg := validConfig()
 	cfg.JobID = ""
 	cfg.Corpus = []string{"a", ""}
-	cfg.ChunkBytes = 0
+	cfg.ChunkBytes = -1
 	cfg.NumPS = 0
 	cfg.Model = skipgridpb.Model_MODEL_UNSPECIFIED
 	cfg.Dim = 0
@@ -134,5 +134,19 @@ func TestHandlerErrorCodes(t *testing.T) {
 		Words: []string{"a"}})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("complete with 1 word and 0 counts = %v, want InvalidArgument", err)
+	}
+}
+
+// TestAutoChunkBytes checks the automatic chunk size: the corpus over 64, clamped to
+// [256 KiB, 16 MiB].
+func TestAutoChunkBytes(t *testing.T) {
+	for _, c := range []struct{ total, want int64 }{
+		{1 << 20, 256 << 10},   // 16 KiB a chunk would be too small
+		{230 << 20, 230 << 14}, // 230 MiB / 64 = 3.59 MiB
+		{64 << 30, 16 << 20},   // 1 GiB a chunk would be too big
+	} {
+		if got := AutoChunkBytes(c.total); got != c.want {
+			t.Errorf("AutoChunkBytes(%d) = %d, want %d", c.total, got, c.want)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/skipgrid/skipgrid/proto/skipgridpb"
-	"github.com/skipgrid/skipgrid/shard"
 	"github.com/skipgrid/skipgrid/vocab"
 )
 
@@ -54,10 +53,11 @@ func (c *Coordinator) run(ctx context.Context) (*Result, error) {
 	}
 
 	// Count every chunk, then build the vocabulary.
-	chunks, err := shard.PlanChunks(c.cfg.Corpus, c.cfg.ChunkBytes)
+	chunks, err := planChunks(c.cfg.Corpus, c.cfg.ChunkBytes)
 	if err != nil {
 		return nil, fmt.Errorf("plan chunks: %w", err)
 	}
+	c.log.Info("corpus planned", "files", len(c.cfg.Corpus), "chunks", len(chunks))
 	c.locked(func(co *core, now time.Time) {
 		c.mu.times.Counting = now
 		co.startCounting(chunks, now)
