@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"google.golang.org/grpc"
+
+	"github.com/skipgrid/skipgrid/coordinator"
+	"github.com/skipgrid/skipgrid/member"
+	"github.com/skipgrid/skipgrid/proto/skipgridpb"
+	"github.com/skipgrid/skipgrid/ps"
+	"github.com/skipgrid/skipgrid/rpc"
+	"github.com/skipgrid/skipgrid/worker"
+)
+
+// addNodeFlags declares what every role of a multi-process cluster shares.
+func addNodeFlags(fs *pflag.FlagSet, name string) {
+	fs.String("config", "", "configuration file (YAML, TOML or JSON; keys as the flags)")
+	fs.String("name", name, "node name, unique in the cluster")
+	fs.String("gossip-addr", "0.0.0.0:7946", "memberlist bind address host:port")
+	fs.String("gossip-advertise", "", "address other nodes reach this node's gossip at")
+	fs.StringSlice("join", nil, "gossip seeds host:port (empty: start a new cluster)")
+	fs.String("gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes)")
+	fs.String("gossip-profile", "lan", "memberlist timers: lan, or local for one machine")
+}
+
+// startMember joins the gossip cluster with the node flags.
+func startMember(v *viper.Viper, log *slog.Logger, meta member.Meta,
+	onLeave func(member.Meta)) (*member.Node, error) {
+	cfg := member.DefaultConfig()
+	cfg.Name, cfg.Meta, cfg.Logger, cfg.OnLeave = meta.Name, meta, log, onLeave
+	cfg.Profile = v.GetString("gossip-profile")
+	host, port, err := splitHostPort(v.GetString("gossip-addr"), "--gossip-addr")
+	if err != nil {
+		return nil, err
+	}
+	cfg.BindAddr, cfg.BindPort = host, port
+	if adv := v.GetString("gossip-advertise"); adv != "" {
+		if cfg.AdvertiseAddr, cfg.AdvertisePort, err = splitHostPort(adv,
+			"--gossip-advertise"); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Join = v.GetStringSlice("join")
+	if k := v.GetString("gossip-key"); k != "" {
+		if cfg.SecretKey, err = base64.StdEncoding.DecodeString(k); err != nil {
+			return nil, fmt.Errorf("--gossip-key: not base64: %w", err)
+		}
+	}
+	return member.Start(cfg)
+}
+
+func splitHostPort(addr, flag string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: %w", flag, addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: port: %w", flag, addr, err)
+	}
+	return host, port, nil
+}
+
+// serveGRPC listens on addr and serves srv until the process stops it.
+func serveGRPC(srv *grpc.Server, addr string, log *slog.Logger) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	go func() {
+		if err := srv.Serve(lis); err != nil {
+			log.Error("grpc server stopped", "err", err)
+		}
+	}()
+	return lis, nil
+}
+
+// roleSetup is the common start of every role command: logger and layered config.
+func roleSetup(cmd *cobra.Command) (*slog.Logger, *viper.Viper, error) {
+	log, err := newLogger(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := newViper(cmd)
+	return log, v, err
+}
+
+func newCoordinatorCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "coordinator --corpus PATH... --out DIR --ps N [flags]",
+		Short: "Run a job's coordinator in a multi-process cluster",
+		RunE:  runCoordinator,
+	}
+	fs := cmd.Flags()
+	addJobFlags(fs)
+	addNodeFlags(fs, "coordinator")
+	fs.Int("ps", 1, "parameter-server shards to wait for")
+	fs.String("grpc-addr", "0.0.0.0:7070", "gRPC listen address")
+	fs.String("http-addr", "0.0.0.0:7080", "status and /metrics listen address ('' for none)")
+	fs.Duration("linger", 5*time.Second, "keep serving this long after the job ends, "+
+		"so that workers and shards hear the end")
+	return cmd
+}
+
+func runCoordinator(cmd *cobra.Command, _ []string) error {
+	log, v, err := roleSetup(cmd)
+	if err != nil {
+		return err
+	}
+	jc, err := jobConfig(v, v.GetInt("ps"))
+	if err != nil {
+		return err
+	}
+	jc.Logger = log
+	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
+		conn, err := rpc.Dial(addr, nil)
+		if err != nil {
+			return nil, err
+		}
+		return skipgridpb.NewParameterServerClient(conn), nil
+	}
+	coord, err := coordinator.New(jc, dial)
+	if err != nil {
+		return err
+	}
+
+	srv := grpc.NewServer(rpc.ServerOptions()...)
+	skipgridpb.RegisterCoordinatorServer(srv, coord)
+	lis, err := serveGRPC(srv, v.GetString("grpc-addr"), log)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	if addr := v.GetString("http-addr"); addr != "" {
+		hs := &http.Server{Addr: addr, Handler: coord.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("status server stopped", "err", err)
+			}
+		}()
+		defer hs.Close()
+	}
+
+	name := v.GetString("name")
+	node, err := startMember(v, log, member.Meta{Role: "coordinator", Name: name,
+		GRPCAddr: lis.Addr().String()}, func(m member.Meta) {
+		log.Warn("gossip reports a node gone", "node", m.Name, "role", m.Role)
+		coord.NodeFailed(m.Name)
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Shutdown()
+	log.Info("coordinator serving", "grpc", lis.Addr().String(), "http", v.GetString("http-addr"))
+
+	res, runErr := coord.Run(cmd.Context())
+	_ = sleepCtx(cmd.Context(), v.GetDuration("linger"))
+	_ = node.Leave(time.Second)
+	if runErr != nil {
+		return runErr
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "trained %d words in %.1fs (%.0f words/s); vectors in %s\n",
+		res.TrainWords*uint64(len(res.Epochs)), res.PhaseSeconds.Training, res.TrainWordsPerSec, jc.OutDir)
+	return nil
+}
+
+func newPSCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ps --shard N --coordinator HOST:PORT [flags]",
+		Short: "Run one parameter-server shard of a multi-process cluster",
+		RunE:  runPS,
+	}
+	fs := cmd.Flags()
+	addNodeFlags(fs, "")
+	fs.Int("shard", 0, "shard index, 0..N-1")
+	fs.String("coordinator", "127.0.0.1:7070", "coordinator gRPC address")
+	fs.String("grpc-addr", "0.0.0.0:7071", "gRPC listen address")
+	fs.String("advertise", "", "address workers dial (default: the listen address)")
+	fs.Duration("orphan-timeout", 2*time.Minute,
+		"exit when the coordinator cannot be reached for this long")
+	return cmd
+}
+
+func runPS(cmd *cobra.Command, _ []string) error {
+	log, v, err := roleSetup(cmd)
+	if err != nil {
+		return err
+	}
+	shardNo := v.GetInt("shard")
+	name := v.GetString("name")
+	if name == "" {
+		name = fmt.Sprintf("ps-%d", shardNo)
+	}
+	log = log.With("node", name)
+	pcfg := ps.DefaultConfig()
+	pcfg.Shard, pcfg.Name, pcfg.Logger = shardNo, name, log
+	server, err := ps.New(pcfg)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(rpc.ServerOptions()...)
+	skipgridpb.RegisterParameterServerServer(srv, server)
+	lis, err := serveGRPC(srv, v.GetString("grpc-addr"), log)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	advertise := v.GetString("advertise")
+	if advertise == "" {
+		advertise = lis.Addr().String()
+	}
+
+	node, err := startMember(v, log, member.Meta{Role: "ps", Name: name, GRPCAddr: advertise,
+		Shard: shardNo}, nil)
+	if err != nil {
+		return err
+	}
+	defer node.Shutdown()
+
+	conn, err := rpc.Dial(v.GetString("coordinator"), nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	coord := skipgridpb.NewCoordinatorClient(conn)
+	return servePS(cmd.Context(), coord, &skipgridpb.RegisterRequest{
+		Role: skipgridpb.Role_ROLE_PS, Name: name, Shard: uint32(shardNo), Address: advertise,
+	}, v.GetDuration("orphan-timeout"), log)
+}
+
+// servePS registers the shard and serves until the job ends or the coordinator is gone for
+// longer than orphan.
+func servePS(ctx context.Context, coord skipgridpb.CoordinatorClient,
+	reg *skipgridpb.RegisterRequest, orphan time.Duration, log *slog.Logger) error {
+	registered := false
+	lastSeen := time.Now()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		if !registered {
+			_, err = coord.Register(cctx, reg)
+			if err == nil {
+				registered = true
+				log.Info("registered with coordinator", "shard", reg.GetShard(),
+					"address", reg.GetAddress())
+			}
+		}
+		var job *skipgridpb.JobSpec
+		if err == nil {
+			job, err = coord.GetJob(cctx, &skipgridpb.GetJobRequest{Name: reg.GetName()})
+		}
+		cancel()
+		switch {
+		case err == nil:
+			lastSeen = time.Now()
+			if p := job.GetPhase(); p == skipgridpb.Phase_PHASE_DONE ||
+				p == skipgridpb.Phase_PHASE_FAILED {
+				log.Info("job over; shard stopping", "phase", p)
+				return nil
+			}
+		case time.Since(lastSeen) > orphan:
+			return fmt.Errorf("coordinator unreachable for %v: %w", orphan, err)
+		default:
+			log.Warn("coordinator call failed", "err", err)
+		}
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return nil
+		}
+	}
+}
+
+func newWorkerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "worker --coordinator HOST:PORT [flags]",
+		Short: "Run one worker of a multi-process cluster",
+		RunE:  runWorker,
+	}
+	fs := cmd.Flags()
+	addNodeFlags(fs, "")
+	fs.String("coordinator", "127.0.0.1:7070", "coordinator gRPC address")
+	fs.Int("threads", 1, "training goroutines")
+	fs.Duration("retry-for", 2*time.Minute, "give up on an unreachable node after this long")
+	return cmd
+}
+
+func runWorker(cmd *cobra.Command, _ []string) error {
+	log, v, err := roleSetup(cmd)
+	if err != nil {
+		return err
+	}
+	name := v.GetString("name")
+	if name == "" {
+		return errors.New("--name: give the worker a name unique in the cluster")
+	}
+	node, err := startMember(v, log, member.Meta{Role: "worker", Name: name}, nil)
+	if err != nil {
+		return err
+	}
+	defer node.Shutdown()
+
+	conn, err := rpc.Dial(v.GetString("coordinator"), nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	wcfg := worker.DefaultConfig(name)
+	wcfg.Threads, wcfg.Logger, wcfg.RetryFor = v.GetInt("threads"), log, v.GetDuration("retry-for")
+	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
+		c, err := rpc.Dial(addr, nil)
+		if err != nil {
+			return nil, err
+		}
+		return skipgridpb.NewParameterServerClient(c), nil
+	}
+	w, err := worker.New(wcfg, skipgridpb.NewCoordinatorClient(conn), dial)
+	if err != nil {
+		return err
+	}
+	err = w.Run(cmd.Context())
+	_ = node.Leave(time.Second)
+	return err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
