@@ -190,6 +190,8 @@ const (
 	Table_TABLE_INPUT Table = 1
 	// Output vectors for negative sampling (word2vec's syn1neg).
 	Table_TABLE_OUTPUT Table = 2
+	// Classifier weights of a fine-tuning job: one row per label.
+	Table_TABLE_CLASSIFIER Table = 3
 )
 
 // Enum value maps for Table.
@@ -198,11 +200,13 @@ var (
 		0: "TABLE_UNSPECIFIED",
 		1: "TABLE_INPUT",
 		2: "TABLE_OUTPUT",
+		3: "TABLE_CLASSIFIER",
 	}
 	Table_value = map[string]int32{
 		"TABLE_UNSPECIFIED": 0,
 		"TABLE_INPUT":       1,
 		"TABLE_OUTPUT":      2,
+		"TABLE_CLASSIFIER":  3,
 	}
 )
 
@@ -350,6 +354,55 @@ func (Phase) EnumDescriptor() ([]byte, []int) {
 	return file_skipgrid_proto_rawDescGZIP(), []int{5}
 }
 
+type JobKind int32
+
+const (
+	JobKind_JOB_KIND_UNSPECIFIED JobKind = 0
+	JobKind_JOB_KIND_PRETRAIN    JobKind = 1
+	JobKind_JOB_KIND_FINETUNE    JobKind = 2
+)
+
+// Enum value maps for JobKind.
+var (
+	JobKind_name = map[int32]string{
+		0: "JOB_KIND_UNSPECIFIED",
+		1: "JOB_KIND_PRETRAIN",
+		2: "JOB_KIND_FINETUNE",
+	}
+	JobKind_value = map[string]int32{
+		"JOB_KIND_UNSPECIFIED": 0,
+		"JOB_KIND_PRETRAIN":    1,
+		"JOB_KIND_FINETUNE":    2,
+	}
+)
+
+func (x JobKind) Enum() *JobKind {
+	p := new(JobKind)
+	*p = x
+	return p
+}
+
+func (x JobKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JobKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_skipgrid_proto_enumTypes[6].Descriptor()
+}
+
+func (JobKind) Type() protoreflect.EnumType {
+	return &file_skipgrid_proto_enumTypes[6]
+}
+
+func (x JobKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JobKind.Descriptor instead.
+func (JobKind) EnumDescriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{6}
+}
+
 type TaskKind int32
 
 const (
@@ -391,11 +444,11 @@ func (x TaskKind) String() string {
 }
 
 func (TaskKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_skipgrid_proto_enumTypes[6].Descriptor()
+	return file_skipgrid_proto_enumTypes[7].Descriptor()
 }
 
 func (TaskKind) Type() protoreflect.EnumType {
-	return &file_skipgrid_proto_enumTypes[6]
+	return &file_skipgrid_proto_enumTypes[7]
 }
 
 func (x TaskKind) Number() protoreflect.EnumNumber {
@@ -404,7 +457,7 @@ func (x TaskKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TaskKind.Descriptor instead.
 func (TaskKind) EnumDescriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{6}
+	return file_skipgrid_proto_rawDescGZIP(), []int{7}
 }
 
 type Metric int32
@@ -444,11 +497,11 @@ func (x Metric) String() string {
 }
 
 func (Metric) Descriptor() protoreflect.EnumDescriptor {
-	return file_skipgrid_proto_enumTypes[7].Descriptor()
+	return file_skipgrid_proto_enumTypes[8].Descriptor()
 }
 
 func (Metric) Type() protoreflect.EnumType {
-	return &file_skipgrid_proto_enumTypes[7]
+	return &file_skipgrid_proto_enumTypes[8]
 }
 
 func (x Metric) Number() protoreflect.EnumNumber {
@@ -457,7 +510,7 @@ func (x Metric) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Metric.Descriptor instead.
 func (Metric) EnumDescriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{7}
+	return file_skipgrid_proto_rawDescGZIP(), []int{8}
 }
 
 type AnalogyMethod int32
@@ -496,11 +549,11 @@ func (x AnalogyMethod) String() string {
 }
 
 func (AnalogyMethod) Descriptor() protoreflect.EnumDescriptor {
-	return file_skipgrid_proto_enumTypes[8].Descriptor()
+	return file_skipgrid_proto_enumTypes[9].Descriptor()
 }
 
 func (AnalogyMethod) Type() protoreflect.EnumType {
-	return &file_skipgrid_proto_enumTypes[8]
+	return &file_skipgrid_proto_enumTypes[9]
 }
 
 func (x AnalogyMethod) Number() protoreflect.EnumNumber {
@@ -509,7 +562,7 @@ func (x AnalogyMethod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AnalogyMethod.Descriptor instead.
 func (AnalogyMethod) EnumDescriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{8}
+	return file_skipgrid_proto_rawDescGZIP(), []int{9}
 }
 
 type RegisterRequest struct {
@@ -698,7 +751,21 @@ type JobSpec struct {
 	// proto/payload compression for payloads.
 	Compression uint32 `protobuf:"varint,19,opt,name=compression,proto3" json:"compression,omitempty"`
 	// Lease deadline; a worker heartbeats well inside it.
-	LeaseMs       uint32 `protobuf:"varint,20,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
+	LeaseMs uint32 `protobuf:"varint,20,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
+	// What the job trains; JOB_KIND_UNSPECIFIED means JOB_KIND_PRETRAIN.
+	Kind JobKind `protobuf:"varint,21,opt,name=kind,proto3,enum=skipgrid.v1.JobKind" json:"kind,omitempty"`
+	// Fine-tuning: the labelled training file, its labels (row i of TABLE_CLASSIFIER is
+	// labels[i]), whether embeddings stay fixed, their learning rate relative to alpha, the
+	// hashed word-bigram buckets appended after the vocabulary rows (0 = none) and the examples
+	// per pull/push.
+	TrainFile        string   `protobuf:"bytes,22,opt,name=train_file,json=trainFile,proto3" json:"train_file,omitempty"`
+	Labels           []string `protobuf:"bytes,23,rep,name=labels,proto3" json:"labels,omitempty"`
+	FreezeEmbeddings bool     `protobuf:"varint,24,opt,name=freeze_embeddings,json=freezeEmbeddings,proto3" json:"freeze_embeddings,omitempty"`
+	EmbeddingLrScale float64  `protobuf:"fixed64,25,opt,name=embedding_lr_scale,json=embeddingLrScale,proto3" json:"embedding_lr_scale,omitempty"`
+	BigramBuckets    uint32   `protobuf:"varint,26,opt,name=bigram_buckets,json=bigramBuckets,proto3" json:"bigram_buckets,omitempty"`
+	BatchExamples    uint32   `protobuf:"varint,27,opt,name=batch_examples,json=batchExamples,proto3" json:"batch_examples,omitempty"`
+	// Examples in train_file; fine-tuning chunks are ranges of a seeded per-epoch permutation.
+	Examples      uint64 `protobuf:"varint,28,opt,name=examples,proto3" json:"examples,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -869,6 +936,62 @@ func (x *JobSpec) GetCompression() uint32 {
 func (x *JobSpec) GetLeaseMs() uint32 {
 	if x != nil {
 		return x.LeaseMs
+	}
+	return 0
+}
+
+func (x *JobSpec) GetKind() JobKind {
+	if x != nil {
+		return x.Kind
+	}
+	return JobKind_JOB_KIND_UNSPECIFIED
+}
+
+func (x *JobSpec) GetTrainFile() string {
+	if x != nil {
+		return x.TrainFile
+	}
+	return ""
+}
+
+func (x *JobSpec) GetLabels() []string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *JobSpec) GetFreezeEmbeddings() bool {
+	if x != nil {
+		return x.FreezeEmbeddings
+	}
+	return false
+}
+
+func (x *JobSpec) GetEmbeddingLrScale() float64 {
+	if x != nil {
+		return x.EmbeddingLrScale
+	}
+	return 0
+}
+
+func (x *JobSpec) GetBigramBuckets() uint32 {
+	if x != nil {
+		return x.BigramBuckets
+	}
+	return 0
+}
+
+func (x *JobSpec) GetBatchExamples() uint32 {
+	if x != nil {
+		return x.BatchExamples
+	}
+	return 0
+}
+
+func (x *JobSpec) GetExamples() uint64 {
+	if x != nil {
+		return x.Examples
 	}
 	return 0
 }
@@ -1596,9 +1719,11 @@ func (*FailResponse) Descriptor() ([]byte, []int) {
 
 // TableSpec describes one table of a job.
 type TableSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Table         Table                  `protobuf:"varint,1,opt,name=table,proto3,enum=skipgrid.v1.Table" json:"table,omitempty"`
-	Init          Init                   `protobuf:"varint,2,opt,name=init,proto3,enum=skipgrid.v1.Init" json:"init,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table Table                  `protobuf:"varint,1,opt,name=table,proto3,enum=skipgrid.v1.Table" json:"table,omitempty"`
+	Init  Init                   `protobuf:"varint,2,opt,name=init,proto3,enum=skipgrid.v1.Init" json:"init,omitempty"`
+	// Rows of this table; 0 means ConfigureRequest.rows.
+	Rows          uint64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1645,6 +1770,13 @@ func (x *TableSpec) GetInit() Init {
 		return x.Init
 	}
 	return Init_INIT_UNSPECIFIED
+}
+
+func (x *TableSpec) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
 }
 
 type ConfigureRequest struct {
@@ -2662,7 +2794,7 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x10RegisterResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"#\n" +
 	"\rGetJobRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xf3\x04\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x99\a\n" +
 	"\aJobSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12(\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x12.skipgrid.v1.PhaseR\x05phase\x12(\n" +
@@ -2688,7 +2820,16 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\vvalue_codec\x18\x12 \x01(\rR\n" +
 	"valueCodec\x12 \n" +
 	"\vcompression\x18\x13 \x01(\rR\vcompression\x12\x19\n" +
-	"\blease_ms\x18\x14 \x01(\rR\aleaseMs\"%\n" +
+	"\blease_ms\x18\x14 \x01(\rR\aleaseMs\x12(\n" +
+	"\x04kind\x18\x15 \x01(\x0e2\x14.skipgrid.v1.JobKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"train_file\x18\x16 \x01(\tR\ttrainFile\x12\x16\n" +
+	"\x06labels\x18\x17 \x03(\tR\x06labels\x12+\n" +
+	"\x11freeze_embeddings\x18\x18 \x01(\bR\x10freezeEmbeddings\x12,\n" +
+	"\x12embedding_lr_scale\x18\x19 \x01(\x01R\x10embeddingLrScale\x12%\n" +
+	"\x0ebigram_buckets\x18\x1a \x01(\rR\rbigramBuckets\x12%\n" +
+	"\x0ebatch_examples\x18\x1b \x01(\rR\rbatchExamples\x12\x1a\n" +
+	"\bexamples\x18\x1c \x01(\x04R\bexamples\"%\n" +
 	"\x0fGetVocabRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"5\n" +
 	"\x05Vocab\x12\x14\n" +
@@ -2745,10 +2886,11 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\blease_id\x18\x02 \x01(\x04R\aleaseId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x0e\n" +
-	"\fFailResponse\"\\\n" +
+	"\fFailResponse\"p\n" +
 	"\tTableSpec\x12(\n" +
 	"\x05table\x18\x01 \x01(\x0e2\x12.skipgrid.v1.TableR\x05table\x12%\n" +
-	"\x04init\x18\x02 \x01(\x0e2\x11.skipgrid.v1.InitR\x04init\"\xc8\x01\n" +
+	"\x04init\x18\x02 \x01(\x0e2\x11.skipgrid.v1.InitR\x04init\x12\x12\n" +
+	"\x04rows\x18\x03 \x01(\x04R\x04rows\"\xc8\x01\n" +
 	"\x10ConfigureRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\rR\x05shard\x12\x1d\n" +
@@ -2834,11 +2976,12 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\tTokenizer\x12\x19\n" +
 	"\x15TOKENIZER_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fTOKENIZER_WORDS\x10\x01\x12\x18\n" +
-	"\x14TOKENIZER_WHITESPACE\x10\x02*A\n" +
+	"\x14TOKENIZER_WHITESPACE\x10\x02*W\n" +
 	"\x05Table\x12\x15\n" +
 	"\x11TABLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vTABLE_INPUT\x10\x01\x12\x10\n" +
-	"\fTABLE_OUTPUT\x10\x02*=\n" +
+	"\fTABLE_OUTPUT\x10\x02\x12\x14\n" +
+	"\x10TABLE_CLASSIFIER\x10\x03*=\n" +
 	"\x04Init\x12\x14\n" +
 	"\x10INIT_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tINIT_ZERO\x10\x01\x12\x10\n" +
@@ -2851,7 +2994,11 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x0fPHASE_GATHERING\x10\x04\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x05\x12\x10\n" +
-	"\fPHASE_FAILED\x10\x06*^\n" +
+	"\fPHASE_FAILED\x10\x06*Q\n" +
+	"\aJobKind\x12\x18\n" +
+	"\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11JOB_KIND_PRETRAIN\x10\x01\x12\x15\n" +
+	"\x11JOB_KIND_FINETUNE\x10\x02*^\n" +
 	"\bTaskKind\x12\x14\n" +
 	"\x10TASK_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2901,7 +3048,7 @@ func file_skipgrid_proto_rawDescGZIP() []byte {
 	return file_skipgrid_proto_rawDescData
 }
 
-var file_skipgrid_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_skipgrid_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
 var file_skipgrid_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_skipgrid_proto_goTypes = []any{
 	(Role)(0),                  // 0: skipgrid.v1.Role
@@ -2910,96 +3057,98 @@ var file_skipgrid_proto_goTypes = []any{
 	(Table)(0),                 // 3: skipgrid.v1.Table
 	(Init)(0),                  // 4: skipgrid.v1.Init
 	(Phase)(0),                 // 5: skipgrid.v1.Phase
-	(TaskKind)(0),              // 6: skipgrid.v1.TaskKind
-	(Metric)(0),                // 7: skipgrid.v1.Metric
-	(AnalogyMethod)(0),         // 8: skipgrid.v1.AnalogyMethod
-	(*RegisterRequest)(nil),    // 9: skipgrid.v1.RegisterRequest
-	(*RegisterResponse)(nil),   // 10: skipgrid.v1.RegisterResponse
-	(*GetJobRequest)(nil),      // 11: skipgrid.v1.GetJobRequest
-	(*JobSpec)(nil),            // 12: skipgrid.v1.JobSpec
-	(*GetVocabRequest)(nil),    // 13: skipgrid.v1.GetVocabRequest
-	(*Vocab)(nil),              // 14: skipgrid.v1.Vocab
-	(*Chunk)(nil),              // 15: skipgrid.v1.Chunk
-	(*LeaseRequest)(nil),       // 16: skipgrid.v1.LeaseRequest
-	(*LeaseResponse)(nil),      // 17: skipgrid.v1.LeaseResponse
-	(*HeartbeatRequest)(nil),   // 18: skipgrid.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),  // 19: skipgrid.v1.HeartbeatResponse
-	(*CompleteRequest)(nil),    // 20: skipgrid.v1.CompleteRequest
-	(*CompleteResponse)(nil),   // 21: skipgrid.v1.CompleteResponse
-	(*FailRequest)(nil),        // 22: skipgrid.v1.FailRequest
-	(*FailResponse)(nil),       // 23: skipgrid.v1.FailResponse
-	(*TableSpec)(nil),          // 24: skipgrid.v1.TableSpec
-	(*ConfigureRequest)(nil),   // 25: skipgrid.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),  // 26: skipgrid.v1.ConfigureResponse
-	(*Keys)(nil),               // 27: skipgrid.v1.Keys
-	(*Rows)(nil),               // 28: skipgrid.v1.Rows
-	(*PullRequest)(nil),        // 29: skipgrid.v1.PullRequest
-	(*PullResponse)(nil),       // 30: skipgrid.v1.PullResponse
-	(*PushRequest)(nil),        // 31: skipgrid.v1.PushRequest
-	(*PushResponse)(nil),       // 32: skipgrid.v1.PushResponse
-	(*StatsRequest)(nil),       // 33: skipgrid.v1.StatsRequest
-	(*StatsResponse)(nil),      // 34: skipgrid.v1.StatsResponse
-	(*NeighborsRequest)(nil),   // 35: skipgrid.v1.NeighborsRequest
-	(*Neighbor)(nil),           // 36: skipgrid.v1.Neighbor
-	(*NeighborList)(nil),       // 37: skipgrid.v1.NeighborList
-	(*NeighborsResponse)(nil),  // 38: skipgrid.v1.NeighborsResponse
-	(*AnalogyRequest)(nil),     // 39: skipgrid.v1.AnalogyRequest
-	(*SimilarityRequest)(nil),  // 40: skipgrid.v1.SimilarityRequest
-	(*SimilarityResponse)(nil), // 41: skipgrid.v1.SimilarityResponse
+	(JobKind)(0),               // 6: skipgrid.v1.JobKind
+	(TaskKind)(0),              // 7: skipgrid.v1.TaskKind
+	(Metric)(0),                // 8: skipgrid.v1.Metric
+	(AnalogyMethod)(0),         // 9: skipgrid.v1.AnalogyMethod
+	(*RegisterRequest)(nil),    // 10: skipgrid.v1.RegisterRequest
+	(*RegisterResponse)(nil),   // 11: skipgrid.v1.RegisterResponse
+	(*GetJobRequest)(nil),      // 12: skipgrid.v1.GetJobRequest
+	(*JobSpec)(nil),            // 13: skipgrid.v1.JobSpec
+	(*GetVocabRequest)(nil),    // 14: skipgrid.v1.GetVocabRequest
+	(*Vocab)(nil),              // 15: skipgrid.v1.Vocab
+	(*Chunk)(nil),              // 16: skipgrid.v1.Chunk
+	(*LeaseRequest)(nil),       // 17: skipgrid.v1.LeaseRequest
+	(*LeaseResponse)(nil),      // 18: skipgrid.v1.LeaseResponse
+	(*HeartbeatRequest)(nil),   // 19: skipgrid.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),  // 20: skipgrid.v1.HeartbeatResponse
+	(*CompleteRequest)(nil),    // 21: skipgrid.v1.CompleteRequest
+	(*CompleteResponse)(nil),   // 22: skipgrid.v1.CompleteResponse
+	(*FailRequest)(nil),        // 23: skipgrid.v1.FailRequest
+	(*FailResponse)(nil),       // 24: skipgrid.v1.FailResponse
+	(*TableSpec)(nil),          // 25: skipgrid.v1.TableSpec
+	(*ConfigureRequest)(nil),   // 26: skipgrid.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),  // 27: skipgrid.v1.ConfigureResponse
+	(*Keys)(nil),               // 28: skipgrid.v1.Keys
+	(*Rows)(nil),               // 29: skipgrid.v1.Rows
+	(*PullRequest)(nil),        // 30: skipgrid.v1.PullRequest
+	(*PullResponse)(nil),       // 31: skipgrid.v1.PullResponse
+	(*PushRequest)(nil),        // 32: skipgrid.v1.PushRequest
+	(*PushResponse)(nil),       // 33: skipgrid.v1.PushResponse
+	(*StatsRequest)(nil),       // 34: skipgrid.v1.StatsRequest
+	(*StatsResponse)(nil),      // 35: skipgrid.v1.StatsResponse
+	(*NeighborsRequest)(nil),   // 36: skipgrid.v1.NeighborsRequest
+	(*Neighbor)(nil),           // 37: skipgrid.v1.Neighbor
+	(*NeighborList)(nil),       // 38: skipgrid.v1.NeighborList
+	(*NeighborsResponse)(nil),  // 39: skipgrid.v1.NeighborsResponse
+	(*AnalogyRequest)(nil),     // 40: skipgrid.v1.AnalogyRequest
+	(*SimilarityRequest)(nil),  // 41: skipgrid.v1.SimilarityRequest
+	(*SimilarityResponse)(nil), // 42: skipgrid.v1.SimilarityResponse
 }
 var file_skipgrid_proto_depIdxs = []int32{
 	0,  // 0: skipgrid.v1.RegisterRequest.role:type_name -> skipgrid.v1.Role
 	5,  // 1: skipgrid.v1.JobSpec.phase:type_name -> skipgrid.v1.Phase
 	1,  // 2: skipgrid.v1.JobSpec.model:type_name -> skipgrid.v1.Model
 	2,  // 3: skipgrid.v1.JobSpec.tokenizer:type_name -> skipgrid.v1.Tokenizer
-	6,  // 4: skipgrid.v1.LeaseResponse.kind:type_name -> skipgrid.v1.TaskKind
-	15, // 5: skipgrid.v1.LeaseResponse.chunk:type_name -> skipgrid.v1.Chunk
-	3,  // 6: skipgrid.v1.TableSpec.table:type_name -> skipgrid.v1.Table
-	4,  // 7: skipgrid.v1.TableSpec.init:type_name -> skipgrid.v1.Init
-	24, // 8: skipgrid.v1.ConfigureRequest.tables:type_name -> skipgrid.v1.TableSpec
-	3,  // 9: skipgrid.v1.Keys.table:type_name -> skipgrid.v1.Table
-	3,  // 10: skipgrid.v1.Rows.table:type_name -> skipgrid.v1.Table
-	27, // 11: skipgrid.v1.PullRequest.keys:type_name -> skipgrid.v1.Keys
-	28, // 12: skipgrid.v1.PullResponse.rows:type_name -> skipgrid.v1.Rows
-	28, // 13: skipgrid.v1.PushRequest.rows:type_name -> skipgrid.v1.Rows
-	7,  // 14: skipgrid.v1.NeighborsRequest.metric:type_name -> skipgrid.v1.Metric
-	36, // 15: skipgrid.v1.NeighborList.neighbors:type_name -> skipgrid.v1.Neighbor
-	37, // 16: skipgrid.v1.NeighborsResponse.results:type_name -> skipgrid.v1.NeighborList
-	8,  // 17: skipgrid.v1.AnalogyRequest.method:type_name -> skipgrid.v1.AnalogyMethod
-	7,  // 18: skipgrid.v1.SimilarityRequest.metric:type_name -> skipgrid.v1.Metric
-	9,  // 19: skipgrid.v1.Coordinator.Register:input_type -> skipgrid.v1.RegisterRequest
-	11, // 20: skipgrid.v1.Coordinator.GetJob:input_type -> skipgrid.v1.GetJobRequest
-	13, // 21: skipgrid.v1.Coordinator.GetVocab:input_type -> skipgrid.v1.GetVocabRequest
-	16, // 22: skipgrid.v1.Coordinator.Lease:input_type -> skipgrid.v1.LeaseRequest
-	18, // 23: skipgrid.v1.Coordinator.Heartbeat:input_type -> skipgrid.v1.HeartbeatRequest
-	20, // 24: skipgrid.v1.Coordinator.Complete:input_type -> skipgrid.v1.CompleteRequest
-	22, // 25: skipgrid.v1.Coordinator.Fail:input_type -> skipgrid.v1.FailRequest
-	25, // 26: skipgrid.v1.ParameterServer.Configure:input_type -> skipgrid.v1.ConfigureRequest
-	29, // 27: skipgrid.v1.ParameterServer.Pull:input_type -> skipgrid.v1.PullRequest
-	31, // 28: skipgrid.v1.ParameterServer.Push:input_type -> skipgrid.v1.PushRequest
-	33, // 29: skipgrid.v1.ParameterServer.Stats:input_type -> skipgrid.v1.StatsRequest
-	35, // 30: skipgrid.v1.Query.Neighbors:input_type -> skipgrid.v1.NeighborsRequest
-	39, // 31: skipgrid.v1.Query.Analogy:input_type -> skipgrid.v1.AnalogyRequest
-	40, // 32: skipgrid.v1.Query.Similarity:input_type -> skipgrid.v1.SimilarityRequest
-	10, // 33: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
-	12, // 34: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
-	14, // 35: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
-	17, // 36: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
-	19, // 37: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
-	21, // 38: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
-	23, // 39: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
-	26, // 40: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
-	30, // 41: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
-	32, // 42: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
-	34, // 43: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
-	38, // 44: skipgrid.v1.Query.Neighbors:output_type -> skipgrid.v1.NeighborsResponse
-	38, // 45: skipgrid.v1.Query.Analogy:output_type -> skipgrid.v1.NeighborsResponse
-	41, // 46: skipgrid.v1.Query.Similarity:output_type -> skipgrid.v1.SimilarityResponse
-	33, // [33:47] is the sub-list for method output_type
-	19, // [19:33] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	6,  // 4: skipgrid.v1.JobSpec.kind:type_name -> skipgrid.v1.JobKind
+	7,  // 5: skipgrid.v1.LeaseResponse.kind:type_name -> skipgrid.v1.TaskKind
+	16, // 6: skipgrid.v1.LeaseResponse.chunk:type_name -> skipgrid.v1.Chunk
+	3,  // 7: skipgrid.v1.TableSpec.table:type_name -> skipgrid.v1.Table
+	4,  // 8: skipgrid.v1.TableSpec.init:type_name -> skipgrid.v1.Init
+	25, // 9: skipgrid.v1.ConfigureRequest.tables:type_name -> skipgrid.v1.TableSpec
+	3,  // 10: skipgrid.v1.Keys.table:type_name -> skipgrid.v1.Table
+	3,  // 11: skipgrid.v1.Rows.table:type_name -> skipgrid.v1.Table
+	28, // 12: skipgrid.v1.PullRequest.keys:type_name -> skipgrid.v1.Keys
+	29, // 13: skipgrid.v1.PullResponse.rows:type_name -> skipgrid.v1.Rows
+	29, // 14: skipgrid.v1.PushRequest.rows:type_name -> skipgrid.v1.Rows
+	8,  // 15: skipgrid.v1.NeighborsRequest.metric:type_name -> skipgrid.v1.Metric
+	37, // 16: skipgrid.v1.NeighborList.neighbors:type_name -> skipgrid.v1.Neighbor
+	38, // 17: skipgrid.v1.NeighborsResponse.results:type_name -> skipgrid.v1.NeighborList
+	9,  // 18: skipgrid.v1.AnalogyRequest.method:type_name -> skipgrid.v1.AnalogyMethod
+	8,  // 19: skipgrid.v1.SimilarityRequest.metric:type_name -> skipgrid.v1.Metric
+	10, // 20: skipgrid.v1.Coordinator.Register:input_type -> skipgrid.v1.RegisterRequest
+	12, // 21: skipgrid.v1.Coordinator.GetJob:input_type -> skipgrid.v1.GetJobRequest
+	14, // 22: skipgrid.v1.Coordinator.GetVocab:input_type -> skipgrid.v1.GetVocabRequest
+	17, // 23: skipgrid.v1.Coordinator.Lease:input_type -> skipgrid.v1.LeaseRequest
+	19, // 24: skipgrid.v1.Coordinator.Heartbeat:input_type -> skipgrid.v1.HeartbeatRequest
+	21, // 25: skipgrid.v1.Coordinator.Complete:input_type -> skipgrid.v1.CompleteRequest
+	23, // 26: skipgrid.v1.Coordinator.Fail:input_type -> skipgrid.v1.FailRequest
+	26, // 27: skipgrid.v1.ParameterServer.Configure:input_type -> skipgrid.v1.ConfigureRequest
+	30, // 28: skipgrid.v1.ParameterServer.Pull:input_type -> skipgrid.v1.PullRequest
+	32, // 29: skipgrid.v1.ParameterServer.Push:input_type -> skipgrid.v1.PushRequest
+	34, // 30: skipgrid.v1.ParameterServer.Stats:input_type -> skipgrid.v1.StatsRequest
+	36, // 31: skipgrid.v1.Query.Neighbors:input_type -> skipgrid.v1.NeighborsRequest
+	40, // 32: skipgrid.v1.Query.Analogy:input_type -> skipgrid.v1.AnalogyRequest
+	41, // 33: skipgrid.v1.Query.Similarity:input_type -> skipgrid.v1.SimilarityRequest
+	11, // 34: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
+	13, // 35: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
+	15, // 36: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
+	18, // 37: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
+	20, // 38: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
+	22, // 39: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
+	24, // 40: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
+	27, // 41: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
+	31, // 42: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
+	33, // 43: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
+	35, // 44: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
+	39, // 45: skipgrid.v1.Query.Neighbors:output_type -> skipgrid.v1.NeighborsResponse
+	39, // 46: skipgrid.v1.Query.Analogy:output_type -> skipgrid.v1.NeighborsResponse
+	42, // 47: skipgrid.v1.Query.Similarity:output_type -> skipgrid.v1.SimilarityResponse
+	34, // [34:48] is the sub-list for method output_type
+	20, // [20:34] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_skipgrid_proto_init() }
@@ -3012,7 +3161,7 @@ func file_skipgrid_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_skipgrid_proto_rawDesc), len(file_skipgrid_proto_rawDesc)),
-			NumEnums:      9,
+			NumEnums:      10,
 			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   3,
