@@ -3,13 +3,18 @@ package worker
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
+	"gonum.org/v1/gonum/blas/gonum"
 
 	"github.com/skipgrid/skipgrid/proto/payload"
 	"github.com/skipgrid/skipgrid/proto/skipgridpb"
 )
+
+// blas holds gonum's float32 kernels.
+var blas gonum.Implementation
 
 // tables are the two tables a word2vec batch touches, in the order of every per-table array.
 var tables = [2]skipgridpb.Table{skipgridpb.Table_TABLE_INPUT, skipgridpb.Table_TABLE_OUTPUT}
@@ -128,19 +133,18 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 		for t, table := range tables {
 			ids, delta = ids[:0], delta[:0]
 			for k, slot := range r.slots[s][t] {
-				row := bufs[t][int(slot)*dim : int(slot+1)*dim]
-				was := orig[t][int(slot)*dim : int(slot+1)*dim]
 				start := len(delta)
-				changed := false
-				for i := range row {
-					d := row[i] - was[i]
-					if d-d != 0 { // NaN or ±Inf
-						return &nonFiniteError{table: table, row: r.ids[s][t][k]}
-					}
-					changed = changed || d != 0
-					delta = append(delta, d)
+				delta = append(delta, bufs[t][int(slot)*dim:int(slot+1)*dim]...)
+				d := delta[start:]
+				blas.Saxpy(dim, -1, orig[t][int(slot)*dim:int(slot+1)*dim], 1, d, 1)
+
+				// One pass tells both: |d|² is 0 for an unchanged row and NaN or +Inf when
+				// any element is not finite (or so large that training has diverged).
+				sq := blas.Sdot(dim, d, 1, d, 1)
+				if sq != sq || sq > math.MaxFloat32 {
+					return &nonFiniteError{table: table, row: r.ids[s][t][k]}
 				}
-				if !changed {
+				if sq == 0 {
 					delta = delta[:start]
 					continue
 				}
