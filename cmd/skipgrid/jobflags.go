@@ -42,10 +42,12 @@ func addJobFlags(fs *pflag.FlagSet) {
 }
 
 // jobConfig reads the job flags (through viper: flag, SKIPGRID_* environment, config file).
-func jobConfig(v *viper.Viper, numPS int) (coordinator.Config, error) {
+// Arguments after the flags are more corpus files, so that `--corpus dir/*.gz` works as the
+// shell expands it.
+func jobConfig(v *viper.Viper, numPS int, args []string) (coordinator.Config, error) {
 	c := coordinator.DefaultConfig()
 	var errs []error
-	c.Corpus = v.GetStringSlice("corpus")
+	c.Corpus = append(v.GetStringSlice("corpus"), args...)
 	c.OutDir = v.GetString("out")
 	c.NumPS = numPS
 	switch strings.ToLower(v.GetString("model")) {

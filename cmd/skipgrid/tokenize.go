@@ -25,10 +25,14 @@ func newTokenizeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tokenize --corpus PATH... [--out FILE]",
 		Short: "Print the corpus as the trainer tokenizes it, one sentence per line",
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			paths = append(paths, args...)
 			tok, err := corpus.ParseTokenizer(tokenizer)
 			if err != nil {
 				return err
+			}
+			if len(paths) == 0 {
+				return errors.New("--corpus: give at least one corpus file")
 			}
 			chunks, err := shard.PlanChunks(paths, 1<<62)
 			if err != nil {
@@ -63,7 +67,6 @@ func newTokenizeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "", "output file (default standard output)")
 	cmd.Flags().StringVar(&tokenizer, "tokenizer", "words", "tokenizer: words or whitespace")
 	cmd.Flags().IntVar(&maxSent, "max-sentence", 10000, "split sentences longer than this")
-	_ = cmd.MarkFlagRequired("corpus")
 	return cmd
 }
 
