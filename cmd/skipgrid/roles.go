@@ -114,12 +114,12 @@ func newCoordinatorCmd() *cobra.Command {
 	return cmd
 }
 
-func runCoordinator(cmd *cobra.Command, _ []string) error {
+func runCoordinator(cmd *cobra.Command, args []string) error {
 	log, v, err := roleSetup(cmd)
 	if err != nil {
 		return err
 	}
-	jc, err := jobConfig(v, v.GetInt("ps"))
+	jc, err := jobConfig(v, v.GetInt("ps"), args)
 	if err != nil {
 		return err
 	}
@@ -180,6 +180,7 @@ func newPSCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ps --shard N --coordinator HOST:PORT [flags]",
 		Short: "Run one parameter-server shard of a multi-process cluster",
+		Args:  cobra.NoArgs,
 		RunE:  runPS,
 	}
 	fs := cmd.Flags()
@@ -285,6 +286,7 @@ func newWorkerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "worker --coordinator HOST:PORT [flags]",
 		Short: "Run one worker of a multi-process cluster",
+		Args:  cobra.NoArgs,
 		RunE:  runWorker,
 	}
 	fs := cmd.Flags()

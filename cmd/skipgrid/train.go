@@ -37,7 +37,7 @@ and --workers workers, talking through the same service interfaces as a distribu
 	return cmd
 }
 
-func runTrain(cmd *cobra.Command, _ []string) error {
+func runTrain(cmd *cobra.Command, args []string) error {
 	log, err := newLogger(cmd)
 	if err != nil {
 		return err
@@ -46,7 +46,7 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	jc, err := jobConfig(v, v.GetInt("ps"))
+	jc, err := jobConfig(v, v.GetInt("ps"), args)
 	if err != nil {
 		return err
 	}
