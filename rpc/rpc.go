@@ -130,3 +130,9 @@ func (c InMemPS) Stats(ctx context.Context, in *skipgridpb.StatsRequest,
 	_ ...grpc.CallOption) (*skipgridpb.StatsResponse, error) {
 	return c.Server.Stats(ctx, in)
 }
+
+// Checkpoint calls the server's Checkpoint.
+func (c InMemPS) Checkpoint(ctx context.Context, in *skipgridpb.CheckpointRequest,
+	_ ...grpc.CallOption) (*skipgridpb.CheckpointResponse, error) {
+	return c.Server.Checkpoint(ctx, in)
+}

@@ -1875,7 +1875,10 @@ func (x *ConfigureRequest) GetTables() []*TableSpec {
 type ConfigureResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Rows this shard holds per table.
-	LocalRows     uint64 `protobuf:"varint,1,opt,name=local_rows,json=localRows,proto3" json:"local_rows,omitempty"`
+	LocalRows uint64 `protobuf:"varint,1,opt,name=local_rows,json=localRows,proto3" json:"local_rows,omitempty"`
+	// Set when the shard restored its rows from a checkpoint instead of initialising them.
+	Restored      bool   `protobuf:"varint,2,opt,name=restored,proto3" json:"restored,omitempty"`
+	CheckpointId  uint64 `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1913,6 +1916,20 @@ func (*ConfigureResponse) Descriptor() ([]byte, []int) {
 func (x *ConfigureResponse) GetLocalRows() uint64 {
 	if x != nil {
 		return x.LocalRows
+	}
+	return 0
+}
+
+func (x *ConfigureResponse) GetRestored() bool {
+	if x != nil {
+		return x.Restored
+	}
+	return false
+}
+
+func (x *ConfigureResponse) GetCheckpointId() uint64 {
+	if x != nil {
+		return x.CheckpointId
 	}
 	return 0
 }
@@ -2296,8 +2313,17 @@ type StatsResponse struct {
 	RowsPulled     uint64                 `protobuf:"varint,7,opt,name=rows_pulled,json=rowsPulled,proto3" json:"rows_pulled,omitempty"`
 	RowsPushed     uint64                 `protobuf:"varint,8,opt,name=rows_pushed,json=rowsPushed,proto3" json:"rows_pushed,omitempty"`
 	PushesRejected uint64                 `protobuf:"varint,9,opt,name=pushes_rejected,json=pushesRejected,proto3" json:"pushes_rejected,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The last checkpoint written or restored, and the pushes applied since it: the updates a
+	// crash now would lose.
+	CheckpointId              uint64 `protobuf:"varint,10,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	PushesSinceCheckpoint     uint64 `protobuf:"varint,11,opt,name=pushes_since_checkpoint,json=pushesSinceCheckpoint,proto3" json:"pushes_since_checkpoint,omitempty"`
+	RowsPushedSinceCheckpoint uint64 `protobuf:"varint,12,opt,name=rows_pushed_since_checkpoint,json=rowsPushedSinceCheckpoint,proto3" json:"rows_pushed_since_checkpoint,omitempty"`
+	// Set when this process restored its rows from a checkpoint at start.
+	Restored bool `protobuf:"varint,13,opt,name=restored,proto3" json:"restored,omitempty"`
+	// Unique per process start, so a restart is visible.
+	Incarnation   uint64 `protobuf:"varint,14,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
@@ -2393,6 +2419,163 @@ func (x *StatsResponse) GetPushesRejected() uint64 {
 	return 0
 }
 
+func (x *StatsResponse) GetCheckpointId() uint64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPushesSinceCheckpoint() uint64 {
+	if x != nil {
+		return x.PushesSinceCheckpoint
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetRowsPushedSinceCheckpoint() uint64 {
+	if x != nil {
+		return x.RowsPushedSinceCheckpoint
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetRestored() bool {
+	if x != nil {
+		return x.Restored
+	}
+	return false
+}
+
+func (x *StatsResponse) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+type CheckpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Chosen by the coordinator, increasing.
+	CheckpointId uint64 `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// The epoch the checkpoint closes (a checkpoint at an epoch's end), or the current one.
+	Epoch         uint32 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointRequest) Reset() {
+	*x = CheckpointRequest{}
+	mi := &file_skipgrid_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointRequest) ProtoMessage() {}
+
+func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
+func (*CheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CheckpointRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *CheckpointRequest) GetCheckpointId() uint64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *CheckpointRequest) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type CheckpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CheckpointId  uint64                 `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointResponse) Reset() {
+	*x = CheckpointResponse{}
+	mi := &file_skipgrid_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointResponse) ProtoMessage() {}
+
+func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
+func (*CheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CheckpointResponse) GetCheckpointId() uint64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *CheckpointResponse) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *CheckpointResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 type NeighborsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Words         []string               `protobuf:"bytes,1,rep,name=words,proto3" json:"words,omitempty"`
@@ -2404,7 +2587,7 @@ type NeighborsRequest struct {
 
 func (x *NeighborsRequest) Reset() {
 	*x = NeighborsRequest{}
-	mi := &file_skipgrid_proto_msgTypes[26]
+	mi := &file_skipgrid_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2599,7 @@ func (x *NeighborsRequest) String() string {
 func (*NeighborsRequest) ProtoMessage() {}
 
 func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[26]
+	mi := &file_skipgrid_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2612,7 @@ func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
 func (*NeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{26}
+	return file_skipgrid_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NeighborsRequest) GetWords() []string {
@@ -2463,7 +2646,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_skipgrid_proto_msgTypes[27]
+	mi := &file_skipgrid_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2658,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[27]
+	mi := &file_skipgrid_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2671,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{27}
+	return file_skipgrid_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Neighbor) GetWord() string {
@@ -2515,7 +2698,7 @@ type NeighborList struct {
 
 func (x *NeighborList) Reset() {
 	*x = NeighborList{}
-	mi := &file_skipgrid_proto_msgTypes[28]
+	mi := &file_skipgrid_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2710,7 @@ func (x *NeighborList) String() string {
 func (*NeighborList) ProtoMessage() {}
 
 func (x *NeighborList) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[28]
+	mi := &file_skipgrid_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2723,7 @@ func (x *NeighborList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborList.ProtoReflect.Descriptor instead.
 func (*NeighborList) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{28}
+	return file_skipgrid_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NeighborList) GetQuery() string {
@@ -2566,7 +2749,7 @@ type NeighborsResponse struct {
 
 func (x *NeighborsResponse) Reset() {
 	*x = NeighborsResponse{}
-	mi := &file_skipgrid_proto_msgTypes[29]
+	mi := &file_skipgrid_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2761,7 @@ func (x *NeighborsResponse) String() string {
 func (*NeighborsResponse) ProtoMessage() {}
 
 func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[29]
+	mi := &file_skipgrid_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2774,7 @@ func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
 func (*NeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{29}
+	return file_skipgrid_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NeighborsResponse) GetResults() []*NeighborList {
@@ -2614,7 +2797,7 @@ type AnalogyRequest struct {
 
 func (x *AnalogyRequest) Reset() {
 	*x = AnalogyRequest{}
-	mi := &file_skipgrid_proto_msgTypes[30]
+	mi := &file_skipgrid_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +2809,7 @@ func (x *AnalogyRequest) String() string {
 func (*AnalogyRequest) ProtoMessage() {}
 
 func (x *AnalogyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[30]
+	mi := &file_skipgrid_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +2822,7 @@ func (x *AnalogyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalogyRequest.ProtoReflect.Descriptor instead.
 func (*AnalogyRequest) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{30}
+	return file_skipgrid_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AnalogyRequest) GetA() string {
@@ -2688,7 +2871,7 @@ type SimilarityRequest struct {
 
 func (x *SimilarityRequest) Reset() {
 	*x = SimilarityRequest{}
-	mi := &file_skipgrid_proto_msgTypes[31]
+	mi := &file_skipgrid_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2700,7 +2883,7 @@ func (x *SimilarityRequest) String() string {
 func (*SimilarityRequest) ProtoMessage() {}
 
 func (x *SimilarityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[31]
+	mi := &file_skipgrid_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2713,7 +2896,7 @@ func (x *SimilarityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarityRequest.ProtoReflect.Descriptor instead.
 func (*SimilarityRequest) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{31}
+	return file_skipgrid_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SimilarityRequest) GetWord1() string {
@@ -2746,7 +2929,7 @@ type SimilarityResponse struct {
 
 func (x *SimilarityResponse) Reset() {
 	*x = SimilarityResponse{}
-	mi := &file_skipgrid_proto_msgTypes[32]
+	mi := &file_skipgrid_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2758,7 +2941,7 @@ func (x *SimilarityResponse) String() string {
 func (*SimilarityResponse) ProtoMessage() {}
 
 func (x *SimilarityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[32]
+	mi := &file_skipgrid_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2771,7 +2954,7 @@ func (x *SimilarityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarityResponse.ProtoReflect.Descriptor instead.
 func (*SimilarityResponse) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{32}
+	return file_skipgrid_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SimilarityResponse) GetScore() float64 {
@@ -2899,10 +3082,12 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x04rows\x18\x04 \x01(\x04R\x04rows\x12\x10\n" +
 	"\x03dim\x18\x05 \x01(\rR\x03dim\x12\x12\n" +
 	"\x04seed\x18\x06 \x01(\x04R\x04seed\x12.\n" +
-	"\x06tables\x18\a \x03(\v2\x16.skipgrid.v1.TableSpecR\x06tables\"2\n" +
+	"\x06tables\x18\a \x03(\v2\x16.skipgrid.v1.TableSpecR\x06tables\"s\n" +
 	"\x11ConfigureResponse\x12\x1d\n" +
 	"\n" +
-	"local_rows\x18\x01 \x01(\x04R\tlocalRows\"J\n" +
+	"local_rows\x18\x01 \x01(\x04R\tlocalRows\x12\x1a\n" +
+	"\brestored\x18\x02 \x01(\bR\brestored\x12#\n" +
+	"\rcheckpoint_id\x18\x03 \x01(\x04R\fcheckpointId\"J\n" +
 	"\x04Keys\x12(\n" +
 	"\x05table\x18\x01 \x01(\x0e2\x12.skipgrid.v1.TableR\x05table\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\"J\n" +
@@ -2924,7 +3109,7 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x04rows\x18\x03 \x03(\v2\x11.skipgrid.v1.RowsR\x04rows\"1\n" +
 	"\fPushResponse\x12!\n" +
 	"\frows_applied\x18\x01 \x01(\x04R\vrowsApplied\"\x0e\n" +
-	"\fStatsRequest\"\x90\x02\n" +
+	"\fStatsRequest\"\xec\x03\n" +
 	"\rStatsResponse\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x1d\n" +
 	"\n" +
@@ -2938,7 +3123,21 @@ const file_skipgrid_proto_rawDesc = "" +
 	"rowsPulled\x12\x1f\n" +
 	"\vrows_pushed\x18\b \x01(\x04R\n" +
 	"rowsPushed\x12'\n" +
-	"\x0fpushes_rejected\x18\t \x01(\x04R\x0epushesRejected\"c\n" +
+	"\x0fpushes_rejected\x18\t \x01(\x04R\x0epushesRejected\x12#\n" +
+	"\rcheckpoint_id\x18\n" +
+	" \x01(\x04R\fcheckpointId\x126\n" +
+	"\x17pushes_since_checkpoint\x18\v \x01(\x04R\x15pushesSinceCheckpoint\x12?\n" +
+	"\x1crows_pushed_since_checkpoint\x18\f \x01(\x04R\x19rowsPushedSinceCheckpoint\x12\x1a\n" +
+	"\brestored\x18\r \x01(\bR\brestored\x12 \n" +
+	"\vincarnation\x18\x0e \x01(\x04R\vincarnation\"e\n" +
+	"\x11CheckpointRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x04R\fcheckpointId\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\rR\x05epoch\"c\n" +
+	"\x12CheckpointResponse\x12#\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\x04R\fcheckpointId\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"c\n" +
 	"\x10NeighborsRequest\x12\x14\n" +
 	"\x05words\x18\x01 \x03(\tR\x05words\x12\f\n" +
 	"\x01k\x18\x02 \x01(\rR\x01k\x12+\n" +
@@ -3024,12 +3223,14 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x05Lease\x12\x19.skipgrid.v1.LeaseRequest\x1a\x1a.skipgrid.v1.LeaseResponse\x12J\n" +
 	"\tHeartbeat\x12\x1d.skipgrid.v1.HeartbeatRequest\x1a\x1e.skipgrid.v1.HeartbeatResponse\x12G\n" +
 	"\bComplete\x12\x1c.skipgrid.v1.CompleteRequest\x1a\x1d.skipgrid.v1.CompleteResponse\x12;\n" +
-	"\x04Fail\x12\x18.skipgrid.v1.FailRequest\x1a\x19.skipgrid.v1.FailResponse2\x97\x02\n" +
+	"\x04Fail\x12\x18.skipgrid.v1.FailRequest\x1a\x19.skipgrid.v1.FailResponse2\xe6\x02\n" +
 	"\x0fParameterServer\x12J\n" +
 	"\tConfigure\x12\x1d.skipgrid.v1.ConfigureRequest\x1a\x1e.skipgrid.v1.ConfigureResponse\x12;\n" +
 	"\x04Pull\x12\x18.skipgrid.v1.PullRequest\x1a\x19.skipgrid.v1.PullResponse\x12;\n" +
 	"\x04Push\x12\x18.skipgrid.v1.PushRequest\x1a\x19.skipgrid.v1.PushResponse\x12>\n" +
-	"\x05Stats\x12\x19.skipgrid.v1.StatsRequest\x1a\x1a.skipgrid.v1.StatsResponse2\xea\x01\n" +
+	"\x05Stats\x12\x19.skipgrid.v1.StatsRequest\x1a\x1a.skipgrid.v1.StatsResponse\x12M\n" +
+	"\n" +
+	"Checkpoint\x12\x1e.skipgrid.v1.CheckpointRequest\x1a\x1f.skipgrid.v1.CheckpointResponse2\xea\x01\n" +
 	"\x05Query\x12J\n" +
 	"\tNeighbors\x12\x1d.skipgrid.v1.NeighborsRequest\x1a\x1e.skipgrid.v1.NeighborsResponse\x12F\n" +
 	"\aAnalogy\x12\x1b.skipgrid.v1.AnalogyRequest\x1a\x1e.skipgrid.v1.NeighborsResponse\x12M\n" +
@@ -3049,7 +3250,7 @@ func file_skipgrid_proto_rawDescGZIP() []byte {
 }
 
 var file_skipgrid_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_skipgrid_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_skipgrid_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_skipgrid_proto_goTypes = []any{
 	(Role)(0),                  // 0: skipgrid.v1.Role
 	(Model)(0),                 // 1: skipgrid.v1.Model
@@ -3087,13 +3288,15 @@ var file_skipgrid_proto_goTypes = []any{
 	(*PushResponse)(nil),       // 33: skipgrid.v1.PushResponse
 	(*StatsRequest)(nil),       // 34: skipgrid.v1.StatsRequest
 	(*StatsResponse)(nil),      // 35: skipgrid.v1.StatsResponse
-	(*NeighborsRequest)(nil),   // 36: skipgrid.v1.NeighborsRequest
-	(*Neighbor)(nil),           // 37: skipgrid.v1.Neighbor
-	(*NeighborList)(nil),       // 38: skipgrid.v1.NeighborList
-	(*NeighborsResponse)(nil),  // 39: skipgrid.v1.NeighborsResponse
-	(*AnalogyRequest)(nil),     // 40: skipgrid.v1.AnalogyRequest
-	(*SimilarityRequest)(nil),  // 41: skipgrid.v1.SimilarityRequest
-	(*SimilarityResponse)(nil), // 42: skipgrid.v1.SimilarityResponse
+	(*CheckpointRequest)(nil),  // 36: skipgrid.v1.CheckpointRequest
+	(*CheckpointResponse)(nil), // 37: skipgrid.v1.CheckpointResponse
+	(*NeighborsRequest)(nil),   // 38: skipgrid.v1.NeighborsRequest
+	(*Neighbor)(nil),           // 39: skipgrid.v1.Neighbor
+	(*NeighborList)(nil),       // 40: skipgrid.v1.NeighborList
+	(*NeighborsResponse)(nil),  // 41: skipgrid.v1.NeighborsResponse
+	(*AnalogyRequest)(nil),     // 42: skipgrid.v1.AnalogyRequest
+	(*SimilarityRequest)(nil),  // 43: skipgrid.v1.SimilarityRequest
+	(*SimilarityResponse)(nil), // 44: skipgrid.v1.SimilarityResponse
 }
 var file_skipgrid_proto_depIdxs = []int32{
 	0,  // 0: skipgrid.v1.RegisterRequest.role:type_name -> skipgrid.v1.Role
@@ -3112,8 +3315,8 @@ var file_skipgrid_proto_depIdxs = []int32{
 	29, // 13: skipgrid.v1.PullResponse.rows:type_name -> skipgrid.v1.Rows
 	29, // 14: skipgrid.v1.PushRequest.rows:type_name -> skipgrid.v1.Rows
 	8,  // 15: skipgrid.v1.NeighborsRequest.metric:type_name -> skipgrid.v1.Metric
-	37, // 16: skipgrid.v1.NeighborList.neighbors:type_name -> skipgrid.v1.Neighbor
-	38, // 17: skipgrid.v1.NeighborsResponse.results:type_name -> skipgrid.v1.NeighborList
+	39, // 16: skipgrid.v1.NeighborList.neighbors:type_name -> skipgrid.v1.Neighbor
+	40, // 17: skipgrid.v1.NeighborsResponse.results:type_name -> skipgrid.v1.NeighborList
 	9,  // 18: skipgrid.v1.AnalogyRequest.method:type_name -> skipgrid.v1.AnalogyMethod
 	8,  // 19: skipgrid.v1.SimilarityRequest.metric:type_name -> skipgrid.v1.Metric
 	10, // 20: skipgrid.v1.Coordinator.Register:input_type -> skipgrid.v1.RegisterRequest
@@ -3127,25 +3330,27 @@ var file_skipgrid_proto_depIdxs = []int32{
 	30, // 28: skipgrid.v1.ParameterServer.Pull:input_type -> skipgrid.v1.PullRequest
 	32, // 29: skipgrid.v1.ParameterServer.Push:input_type -> skipgrid.v1.PushRequest
 	34, // 30: skipgrid.v1.ParameterServer.Stats:input_type -> skipgrid.v1.StatsRequest
-	36, // 31: skipgrid.v1.Query.Neighbors:input_type -> skipgrid.v1.NeighborsRequest
-	40, // 32: skipgrid.v1.Query.Analogy:input_type -> skipgrid.v1.AnalogyRequest
-	41, // 33: skipgrid.v1.Query.Similarity:input_type -> skipgrid.v1.SimilarityRequest
-	11, // 34: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
-	13, // 35: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
-	15, // 36: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
-	18, // 37: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
-	20, // 38: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
-	22, // 39: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
-	24, // 40: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
-	27, // 41: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
-	31, // 42: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
-	33, // 43: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
-	35, // 44: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
-	39, // 45: skipgrid.v1.Query.Neighbors:output_type -> skipgrid.v1.NeighborsResponse
-	39, // 46: skipgrid.v1.Query.Analogy:output_type -> skipgrid.v1.NeighborsResponse
-	42, // 47: skipgrid.v1.Query.Similarity:output_type -> skipgrid.v1.SimilarityResponse
-	34, // [34:48] is the sub-list for method output_type
-	20, // [20:34] is the sub-list for method input_type
+	36, // 31: skipgrid.v1.ParameterServer.Checkpoint:input_type -> skipgrid.v1.CheckpointRequest
+	38, // 32: skipgrid.v1.Query.Neighbors:input_type -> skipgrid.v1.NeighborsRequest
+	42, // 33: skipgrid.v1.Query.Analogy:input_type -> skipgrid.v1.AnalogyRequest
+	43, // 34: skipgrid.v1.Query.Similarity:input_type -> skipgrid.v1.SimilarityRequest
+	11, // 35: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
+	13, // 36: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
+	15, // 37: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
+	18, // 38: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
+	20, // 39: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
+	22, // 40: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
+	24, // 41: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
+	27, // 42: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
+	31, // 43: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
+	33, // 44: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
+	35, // 45: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
+	37, // 46: skipgrid.v1.ParameterServer.Checkpoint:output_type -> skipgrid.v1.CheckpointResponse
+	41, // 47: skipgrid.v1.Query.Neighbors:output_type -> skipgrid.v1.NeighborsResponse
+	41, // 48: skipgrid.v1.Query.Analogy:output_type -> skipgrid.v1.NeighborsResponse
+	44, // 49: skipgrid.v1.Query.Similarity:output_type -> skipgrid.v1.SimilarityResponse
+	35, // [35:50] is the sub-list for method output_type
+	20, // [20:35] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -3162,7 +3367,7 @@ func file_skipgrid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_skipgrid_proto_rawDesc), len(file_skipgrid_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

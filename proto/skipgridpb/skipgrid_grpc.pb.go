@@ -377,10 +377,11 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ParameterServer_Configure_FullMethodName = "/skipgrid.v1.ParameterServer/Configure"
-	ParameterServer_Pull_FullMethodName      = "/skipgrid.v1.ParameterServer/Pull"
-	ParameterServer_Push_FullMethodName      = "/skipgrid.v1.ParameterServer/Push"
-	ParameterServer_Stats_FullMethodName     = "/skipgrid.v1.ParameterServer/Stats"
+	ParameterServer_Configure_FullMethodName  = "/skipgrid.v1.ParameterServer/Configure"
+	ParameterServer_Pull_FullMethodName       = "/skipgrid.v1.ParameterServer/Pull"
+	ParameterServer_Push_FullMethodName       = "/skipgrid.v1.ParameterServer/Push"
+	ParameterServer_Stats_FullMethodName      = "/skipgrid.v1.ParameterServer/Stats"
+	ParameterServer_Checkpoint_FullMethodName = "/skipgrid.v1.ParameterServer/Checkpoint"
 )
 
 // ParameterServerClient is the client API for ParameterServer service.
@@ -398,6 +399,9 @@ type ParameterServerClient interface {
 	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*PushResponse, error)
 	// Stats reports the shard's size and traffic.
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// Checkpoint writes the shard's rows to its checkpoint directory and answers once the file
+	// is durable.
+	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
 }
 
 type parameterServerClient struct {
@@ -448,6 +452,16 @@ func (c *parameterServerClient) Stats(ctx context.Context, in *StatsRequest, opt
 	return out, nil
 }
 
+func (c *parameterServerClient) Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckpointResponse)
+	err := c.cc.Invoke(ctx, ParameterServer_Checkpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ParameterServerServer is the server API for ParameterServer service.
 // All implementations must embed UnimplementedParameterServerServer
 // for forward compatibility.
@@ -463,6 +477,9 @@ type ParameterServerServer interface {
 	Push(context.Context, *PushRequest) (*PushResponse, error)
 	// Stats reports the shard's size and traffic.
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// Checkpoint writes the shard's rows to its checkpoint directory and answers once the file
+	// is durable.
+	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
 	mustEmbedUnimplementedParameterServerServer()
 }
 
@@ -484,6 +501,9 @@ func (UnimplementedParameterServerServer) Push(context.Context, *PushRequest) (*
 }
 func (UnimplementedParameterServerServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedParameterServerServer) Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Checkpoint not implemented")
 }
 func (UnimplementedParameterServerServer) mustEmbedUnimplementedParameterServerServer() {}
 func (UnimplementedParameterServerServer) testEmbeddedByValue()                         {}
@@ -578,6 +598,24 @@ func _ParameterServer_Stats_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ParameterServer_Checkpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ParameterServerServer).Checkpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ParameterServer_Checkpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ParameterServerServer).Checkpoint(ctx, req.(*CheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ParameterServer_ServiceDesc is the grpc.ServiceDesc for ParameterServer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -600,6 +638,10 @@ var ParameterServer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _ParameterServer_Stats_Handler,
+		},
+		{
+			MethodName: "Checkpoint",
+			Handler:    _ParameterServer_Checkpoint_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
