@@ -120,6 +120,11 @@ func (p *fakePS) Stats(context.Context, *skipgridpb.StatsRequest,
 	return nil, status.Error(codes.Unimplemented, "fake PS keeps no stats")
 }
 
+func (p *fakePS) Checkpoint(context.Context, *skipgridpb.CheckpointRequest,
+	...grpc.CallOption) (*skipgridpb.CheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "fake PS writes no checkpoints")
+}
+
 // fakeCluster is a coordinator with fake PS shards and a fake clock.
 type fakeCluster struct {
 	c     *Coordinator
