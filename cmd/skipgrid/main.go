@@ -45,14 +45,23 @@ func newRootCmd() *cobra.Command {
 		newEvalCmd(),
 		newExportCmd(),
 		newConvertCmd(),
+		newCertsCmd(),
+		newNeighborsCmd(),
+		newAnalogyCmd(),
+		newSimilarityCmd(),
+		newServeCmd(),
 	)
 	return root
 }
 
-// newLogger builds the process logger from the persistent flags; logs go to stderr.
+// newLogger builds the process logger from --log-level and --log-format (or their
+// SKIPGRID_* variables or config-file keys); logs go to stderr.
 func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
-	level, _ := cmd.Flags().GetString("log-level")
-	format, _ := cmd.Flags().GetString("log-format")
+	v, err := newViper(cmd)
+	if err != nil {
+		return nil, err
+	}
+	level, format := v.GetString("log-level"), v.GetString("log-format")
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
