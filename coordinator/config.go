@@ -49,6 +49,10 @@ type Config struct {
 	OutDir string
 	// NumPS is the number of parameter-server shards the job waits for.
 	NumPS int
+	// Kind is what the job trains: word2vec over Corpus (JOB_KIND_PRETRAIN, or the zero
+	// value), or a classifier (JOB_KIND_FINETUNE, configured by Finetune; Corpus unused).
+	Kind     skipgridpb.JobKind
+	Finetune FinetuneConfig
 
 	// Training settings, sent to workers in the JobSpec.
 
@@ -99,6 +103,37 @@ type Config struct {
 	// without being completed (a chunk that keeps killing workers, or a broken worker).
 	MaxAttempts int
 
+	// Persistence and recovery (pretraining jobs; see state.go and checkpoint.go).
+
+	// StateDir holds the coordinator's saved state; "" means OutDir/.state.
+	StateDir string
+	// Resume continues the job saved in StateDir, if there is one of this job that had not
+	// ended; otherwise a saved state is replaced by the new job's.
+	Resume bool
+	// CheckpointEvery asks the shards for a checkpoint this often during training, besides
+	// the one at the end of every epoch; 0 means at epoch ends only.
+	CheckpointEvery time.Duration
+	// ShardDownTimeout fails the job when a PS shard does not answer for this long during
+	// training (a shard that never comes back).
+	ShardDownTimeout time.Duration
+
+	// Status page.
+
+	// HistoryEvery is how often Run records a sample of the job's progress and loss for the
+	// plots of the status page (Status.History).
+	HistoryEvery time.Duration
+	// HistoryPoints bounds the samples kept: the newest half at HistoryEvery, the older
+	// half thinned to an even spacing that doubles whenever it fills.
+	HistoryPoints int
+	// StatsEvery is how often Run asks every PS shard for its Stats (rows, memory, traffic)
+	// once the shards are configured; each call is bounded by the same duration.
+	StatsEvery time.Duration
+	// Members lists the cluster's nodes as the membership layer (gossip) sees them, for
+	// Status.Members. It is called on every Status, without the coordinator's lock, and
+	// must be safe for concurrent use and return quickly. nil means Status lists the nodes
+	// that registered with the coordinator instead.
+	Members func() []Member
+
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the coordinator's metrics; nil registers none. When it is also a
@@ -107,8 +142,9 @@ type Config struct {
 }
 
 // DefaultConfig returns word2vec's usual settings: skip-gram, 100 dimensions, window 5, 5
-// negatives, sample 1e-3, 5 epochs, min count 5, one PS shard, 4 MiB chunks, 30 s leases.
-// JobID "skipgrid"; Corpus and OutDir are left for the caller.
+// negatives, sample 1e-3, 5 epochs, min count 5, one PS shard, chunks sized from the corpus,
+// 30 s leases; a history sample every second (3600 at most) and PS stats every 5 s. JobID
+// "skipgrid"; Corpus and OutDir are left for the caller.
 func DefaultConfig() Config {
 	return Config{
 		JobID:          "skipgrid",
@@ -124,7 +160,7 @@ func DefaultConfig() Config {
 		MinCount:       5,
 		Tokenizer:      skipgridpb.Tokenizer_TOKENIZER_WORDS,
 		MaxSentenceLen: 10000,
-		BatchWords:     8192,
+		BatchWords:     32768,
 		ValueCodec:     payload.ValuesFloat32,
 		Compression:    payload.CompressNone,
 		LeaseTimeout:   30 * time.Second,
@@ -132,6 +168,12 @@ func DefaultConfig() Config {
 		StallTimeout:   10 * time.Minute,
 		RPCTimeout:     time.Minute,
 		MaxAttempts:    5,
+		HistoryEvery:   time.Second,
+		HistoryPoints:  3600,
+		StatsEvery:     5 * time.Second,
+		Finetune:       DefaultFinetuneConfig(),
+
+		ShardDownTimeout: 3 * time.Minute,
 	}
 }
 
@@ -160,7 +202,8 @@ func (c Config) Validate() error {
 	if c.JobID == "" {
 		bad("job id: empty; name the job")
 	}
-	if len(c.Corpus) == 0 {
+	errs = append(errs, c.validateKind()...)
+	if !c.finetune() && len(c.Corpus) == 0 {
 		bad("corpus: no file given")
 	}
 	for i, p := range c.Corpus {
@@ -179,6 +222,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateTraining()...)
 	errs = append(errs, c.validateTiming()...)
+	errs = append(errs, c.validateRecovery()...)
 	return errors.Join(errs...)
 }
 
@@ -241,6 +285,12 @@ func (c Config) validateTiming() []error {
 	if c.LeaseTimeout > math.MaxUint32*time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease timeout: %v does not fit the wire's milliseconds",
 			c.LeaseTimeout))
+	}
+	positive("history every", c.HistoryEvery)
+	positive("stats every", c.StatsEvery)
+	if c.HistoryPoints < minHistoryPoints || c.HistoryPoints > maxHistoryPoints {
+		errs = append(errs, fmt.Errorf("history points: %d is not in [%d, %d]",
+			c.HistoryPoints, minHistoryPoints, maxHistoryPoints))
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > math.MaxUint16 {
 		errs = append(errs, fmt.Errorf("max attempts: %d is not in [1, %d]", c.MaxAttempts,

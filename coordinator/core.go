@@ -91,11 +91,9 @@ type counters struct {
 // goroutine and never reads the clock: every method that depends on time takes now. It is not
 // safe for concurrent use; the Coordinator serialises calls with its mutex.
 //
-// TODO(skipgrid): persist the state (everything but log) after each change and restore it at
-// start, so that a restarted coordinator resumes the job, because today a coordinator restart
-// loses the job. The fields are plain data for that reason; Counts is saved as its Sorted()
-// lists and Vocab as its Words and Counts. NextLease must be restored too, so that a lease id
-// is never handed out twice.
+// The exported fields are plain data: the Coordinator saves them (state.go) and a restarted
+// coordinator restores them, Counts excepted (a job whose vocabulary was not final counts
+// again) and Vocab saved once, in a file of its own.
 type core struct {
 	log *slog.Logger
 	set coreSettings
@@ -122,6 +120,13 @@ type core struct {
 	TrainingStart time.Time
 	// LastActivity is the time of the last call from a worker.
 	LastActivity time.Time
+
+	// Finetune marks a fine-tuning job: chunks are ranges of example positions and
+	// TrainWords counts the examples of one epoch.
+	Finetune bool
+
+	// Durable is what checkpoints and recovery keep (checkpoint.go).
+	Durable durable
 }
 
 func newCore(set coreSettings, log *slog.Logger, now time.Time) *core {
@@ -164,9 +169,11 @@ func (c *core) registerPS(name string, idx uint32, addr string) error {
 	}
 
 	p := &c.PS[idx]
+	if p.Registered {
+		// Run looks at it at once: a new incarnation means a restart to recover from.
+		c.noteReregistered(int(idx))
+	}
 	if p.Registered && (p.Name != name || p.Address != addr) {
-		// TODO(skipgrid): reconfigure a replacement shard and restore its rows from a
-		// checkpoint, because a shard that restarts mid-training comes back empty.
 		c.log.Warn("PS shard re-registered", "shard", idx, "name", name, "address", addr,
 			"was_name", p.Name, "was_address", p.Address, "phase", phaseName(c.Phase))
 	} else if !p.Registered {

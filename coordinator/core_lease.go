@@ -80,6 +80,10 @@ func (c *core) describe(l *lease) string {
 	t := c.Pass.task(l.Task)
 	ch := c.Chunks[t.Chunk]
 	where := fmt.Sprintf("chunk %d (%s bytes %d..%d)", t.Chunk, ch.Path, ch.Start, ch.End)
+	if c.Finetune {
+		where = fmt.Sprintf("chunk %d (%s examples %d..%d of the epoch's order)", t.Chunk,
+			ch.Path, ch.Start, ch.End)
+	}
 	if l.Kind == skipgridpb.TaskKind_TASK_TRAIN {
 		return fmt.Sprintf("epoch %d %s", t.Round, where)
 	}
@@ -249,13 +253,15 @@ func (c *core) completeTrain(l *lease, req *skipgridpb.CompleteRequest) (bool, e
 	ct.BytesPulled += req.GetBytesPulled()
 	ct.BytesPushed += req.GetBytesPushed()
 	ct.TrainChunks++
+	c.recordResult(l.Task, req)
 	c.log.Debug("trained", "lease", l.ID, "worker", l.Worker, "task", c.describe(l),
 		"words", req.GetWordsTrained())
 
 	if e.Words > c.TrainWords {
-		c.fail(fmt.Sprintf("epoch %d: accepted train words reached %d, more than the %d the "+
-			"vocabulary holds, at %s from worker %q; workers and coordinator disagree on the "+
-			"vocabulary or the chunks", t.Round, e.Words, c.TrainWords, c.describe(l), l.Worker))
+		c.fail(fmt.Sprintf("epoch %d: accepted train %s reached %d, more than the %d the "+
+			"%s holds, at %s from worker %q; workers and coordinator disagree on the "+
+			"%[5]s or the chunks", t.Round, c.unit(), e.Words, c.TrainWords, c.source(),
+			c.describe(l), l.Worker))
 		return true, nil
 	}
 	if c.Pass.finish(l.Task) {
@@ -268,9 +274,9 @@ func (c *core) completeTrain(l *lease, req *skipgridpb.CompleteRequest) (bool, e
 func (c *core) closeEpoch(epoch int) {
 	e := c.Epoch[epoch]
 	if e.Words != c.TrainWords {
-		c.fail(fmt.Sprintf("epoch %d: accepted train words %d, expected %d (the vocabulary's "+
-			"train words); workers and coordinator disagree on the vocabulary or the chunks",
-			epoch, e.Words, c.TrainWords))
+		c.fail(fmt.Sprintf("epoch %d: accepted train %s %d, expected %d (the %s's total); "+
+			"workers and coordinator disagree on the %[5]s or the chunks", epoch, c.unit(),
+			e.Words, c.TrainWords, c.source()))
 		return
 	}
 	c.log.Info("epoch done", "epoch", epoch, "words", e.Words, "loss", e.loss(),

@@ -235,13 +235,14 @@ func checkE2EResult(t *testing.T, cfg Config, res *Result) {
 	}
 	epoch := func(e int) EpochResult {
 		// 61 words, loss 0.25 per word.
-		return EpochResult{Epoch: e, Words: 61, Chunks: len(plan), Loss: 0.25, LossSum: 15.25, LossTerms: 61}
+		return EpochResult{Epoch: e, Words: 61, Chunks: len(plan), Loss: 0.25,
+			LossSum: 15.25, LossTerms: 61}
 	}
 	want := &Result{
 		JobID: "e2e",
 		Settings: Settings{Model: "sg", Dim: 4, Window: 5, Negative: 5, Sample: 1e-3,
 			Alpha: 0.025, MinAlpha: 0.025 * 1e-4, Epochs: 3, Seed: 1, MinCount: 2,
-			Tokenizer: "words", MaxSentenceLen: 10000, BatchWords: 8192, ValueCodec: "float32",
+			Tokenizer: "words", MaxSentenceLen: 10000, BatchWords: 32768, ValueCodec: "float32",
 			Compression: "none", ChunkBytes: 40, LeaseTimeoutSeconds: 10},
 		Corpus: cfg.Corpus, NumPS: 2, VocabSize: 4, TrainWords: 61, Chunks: len(plan),
 		// The fake clock moved only once, by 10 s, during training: 183 words in 10 s.
@@ -253,6 +254,13 @@ func checkE2EResult(t *testing.T, cfg Config, res *Result) {
 		Traffic: Traffic{BytesPulled: 1464, BytesPushed: 732, PulledPerTrainedWord: 8,
 			PushedPerTrainedWord: 4, GatherBytes: res.Traffic.GatherBytes},
 		Reader: ReaderStats{Lines: 31, EmptyLines: 1, Tokens: 62},
+		// A checkpoint after each epoch, one for several when epochs end between two looks
+		// of Run: 1 to 3, checked below; no shard restarted.
+		Recovery: Recovery{Checkpoints: res.Recovery.Checkpoints,
+			LastCheckpoint: uint64(res.Recovery.Checkpoints), Events: []RecoveryEvent{}},
+	}
+	if n := res.Recovery.Checkpoints; n < 1 || n > 3 {
+		t.Errorf("%d checkpoints asked for; want one per epoch end, 1 to 3", n)
 	}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)

@@ -45,6 +45,12 @@ type Result struct {
 	Traffic Traffic       `json:"traffic"`
 	// Reader sums the reader statistics of the counting pass (each chunk once).
 	Reader ReaderStats `json:"reader"`
+	// Finetune describes a fine-tuning job (nil for pretraining). Its Chunks, TrainWords,
+	// Epochs' Words and the rates then count examples, not words.
+	Finetune *FinetuneInfo `json:"finetune,omitempty"`
+	// Recovery records the checkpoints taken, the shard restarts survived and what they
+	// cost, and the coordinator's resumes.
+	Recovery Recovery `json:"recovery"`
 }
 
 // Settings are the job's resolved settings.
@@ -153,6 +159,7 @@ func (c *Coordinator) resultLocked(co *core, v *vocab.Vocab, chunks int) *Result
 		Traffic: Traffic{BytesPulled: ct.BytesPulled, BytesPushed: ct.BytesPushed},
 		Reader: ReaderStats{Lines: ct.Lines, EmptyLines: ct.EmptyLines,
 			SplitLines: ct.SplitLines, Tokens: ct.Tokens},
+		Recovery: co.Durable.recovery(),
 	}
 	for e, st := range co.Epoch {
 		done := 0

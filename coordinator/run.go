@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skipgrid/skipgrid/proto/skipgridpb"
+	"github.com/skipgrid/skipgrid/shard"
 	"github.com/skipgrid/skipgrid/vocab"
 )
 
@@ -35,15 +36,26 @@ func (c *Coordinator) Run(ctx context.Context) (*Result, error) {
 	if !c.ran.CompareAndSwap(false, true) {
 		return nil, errors.New("coordinator: Run called twice")
 	}
+	// The status page's sampler and stats poller run as long as the job.
+	ctx, stop := context.WithCancel(ctx)
+	c.mon.bg.Go(func() { c.sampleHistory(ctx) })
+	defer c.mon.bg.Wait()
+	defer stop()
+
 	res, err := c.run(ctx)
 	if err != nil {
 		c.locked(func(co *core, _ time.Time) { co.fail(err.Error()) })
+		c.saveFinal(err, ctx.Err() != nil)
 		return nil, err
 	}
+	c.saveFinal(nil, false)
 	return res, nil
 }
 
 func (c *Coordinator) run(ctx context.Context) (*Result, error) {
+	if c.cfg.finetune() {
+		return c.runFinetune(ctx)
+	}
 	var start time.Time
 	c.mark(func(t *phaseTimes, now time.Time) { t.Start, start = now, now })
 
@@ -52,37 +64,30 @@ func (c *Coordinator) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 
-	// Count every chunk, then build the vocabulary.
-	chunks, err := planChunks(c.cfg.Corpus, c.cfg.ChunkBytes)
-	if err != nil {
-		return nil, fmt.Errorf("plan chunks: %w", err)
-	}
-	c.log.Info("corpus planned", "files", len(c.cfg.Corpus), "chunks", len(chunks))
-	c.locked(func(co *core, now time.Time) {
-		c.mu.times.Counting = now
-		co.startCounting(chunks, now)
-	})
-	if err := c.awaitPass(ctx, "counting"); err != nil {
-		return nil, err
-	}
-	v, err := c.buildVocab()
-	if err != nil {
-		return nil, err
+	// Count every chunk, then build the vocabulary; a resumed job whose vocabulary was
+	// final has both.
+	v, chunks := c.resumedVocab()
+	if v == nil {
+		var err error
+		if v, chunks, err = c.countVocab(ctx); err != nil {
+			return nil, err
+		}
 	}
 
-	// Configure the shards, then train.
+	// Configure the shards, then train, with checkpoints and recovery.
 	c.mark(func(t *phaseTimes, now time.Time) { t.Configuring = now })
 	ps, err := c.configureShards(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	c.locked(func(co *core, now time.Time) {
-		c.mu.times.Training = now
-		co.startTraining(now)
-	})
-	if err := c.awaitPass(ctx, "training"); err != nil {
+	c.mon.bg.Go(func() { c.pollStats(ctx, ps) })
+	if err := c.beginTraining(ctx, ps, v); err != nil {
 		return nil, err
 	}
+	if err := c.train(ctx, ps); err != nil {
+		return nil, err
+	}
+	c.pollShards(ctx, ps) // the shards' traffic at the end of training
 
 	// Read the input vectors back and write the outputs.
 	c.locked(func(co *core, now time.Time) {
@@ -90,6 +95,27 @@ func (c *Coordinator) run(ctx context.Context) (*Result, error) {
 		co.startGathering()
 	})
 	return c.gatherAndWrite(ctx, ps, v, len(chunks))
+}
+
+// countVocab plans the chunks, has workers count every one, and builds the vocabulary.
+func (c *Coordinator) countVocab(ctx context.Context) (*vocab.Vocab, []shard.Chunk, error) {
+	chunks, err := planChunks(c.cfg.Corpus, c.cfg.ChunkBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plan chunks: %w", err)
+	}
+	c.log.Info("corpus planned", "files", len(c.cfg.Corpus), "chunks", len(chunks))
+	c.locked(func(co *core, now time.Time) {
+		c.mu.times.Counting = now
+		co.startCounting(chunks, now)
+	})
+	if err := c.awaitPass(ctx, "counting"); err != nil {
+		return nil, nil, err
+	}
+	v, err := c.buildVocab()
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, chunks, nil
 }
 
 // mark records a phase time under the mutex.

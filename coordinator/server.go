@@ -34,6 +34,10 @@ type Coordinator struct {
 	// at the state at once rather than at its next poll.
 	wake chan struct{}
 	ran  atomic.Bool
+	// mon keeps the history and the shards' stats for the status page.
+	mon *monitor
+	// st saves and restores the job's state; nil for a fine-tuning job.
+	st *stateKeeper
 
 	mu struct {
 		sync.Mutex
@@ -42,11 +46,15 @@ type Coordinator struct {
 		vocabMsg *skipgridpb.Vocab
 		// times records phase boundaries for Result and Status.
 		times phaseTimes
+		// ft is a fine-tuning job's labels and sizes, once its labelled file is read.
+		ft *finetuneState
 	}
 }
 
-// New checks cfg and returns a coordinator in PHASE_STARTING. It does no I/O. dial is used by
-// Run to reach the PS shards. Metrics are registered with cfg.Registerer when it is set.
+// New checks cfg and returns a coordinator in PHASE_STARTING, or with cfg.Resume, in the
+// phase of the job saved in the state directory (the only I/O New does is reading that
+// state; a saved state of another job is an error wrapping ErrStateMismatch). dial is used
+// by Run to reach the PS shards. Metrics are registered with cfg.Registerer when it is set.
 func New(cfg Config, dial Dialer) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator config: %w", err)
@@ -63,10 +71,13 @@ func New(cfg Config, dial Dialer) (*Coordinator, error) {
 	log = log.With("role", "coordinator", "job", cfg.JobID)
 
 	c := &Coordinator{cfg: cfg, dial: dial, log: log, now: time.Now,
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), mon: newMonitor(cfg)}
 	set := coreSettings{NumPS: cfg.NumPS, Epochs: cfg.Epochs, LeaseTimeout: cfg.LeaseTimeout,
 		MaxAttempts: cfg.MaxAttempts, Alpha: cfg.Alpha, MinAlpha: cfg.MinAlpha}
 	c.mu.core = newCore(set, log, c.now())
+	if err := c.openState(); err != nil {
+		return nil, err
+	}
 
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(&collector{c: c}); err != nil {
@@ -133,6 +144,7 @@ func (c *Coordinator) GetJob(context.Context, *skipgridpb.GetJobRequest) (*skipg
 			spec.VocabSize = uint64(co.Vocab.Len())
 			spec.TrainWords = co.TrainWords
 		}
+		c.fillFinetuneLocked(spec)
 	})
 	return spec, nil
 }

@@ -79,14 +79,7 @@ func (c *Coordinator) configureShard(ctx context.Context, set *shardSet, s int,
 	}
 	set.clients[s] = cl
 
-	req := &skipgridpb.ConfigureRequest{
-		JobId: c.cfg.JobID, Shard: uint32(s), NumShards: uint32(c.cfg.NumPS), Rows: rows,
-		Dim: uint32(c.cfg.Dim), Seed: c.cfg.Seed,
-		Tables: []*skipgridpb.TableSpec{
-			{Table: skipgridpb.Table_TABLE_INPUT, Init: skipgridpb.Init_INIT_UNIFORM},
-			{Table: skipgridpb.Table_TABLE_OUTPUT, Init: skipgridpb.Init_INIT_ZERO},
-		},
-	}
+	req := c.configureRequest(s, rows)
 	var resp *skipgridpb.ConfigureResponse
 	what := fmt.Sprintf("configure PS shard %d at %s", s, addr)
 	err = c.retry(ctx, what, func(ctx context.Context) error {

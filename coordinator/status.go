@@ -37,7 +37,8 @@ type Status struct {
 	WordsDone    uint64  `json:"words_done"`
 	WordsPlanned uint64  `json:"words_planned"`
 	Fraction     float64 `json:"fraction"`
-	// WordsPerSec is WordsDone over the time spent training.
+	// WordsPerSec is WordsDone over the time spent training (up to now, or to the end of
+	// training once it ended).
 	WordsPerSec float64 `json:"words_per_sec"`
 	// ETASeconds is the remaining words at WordsPerSec (0 when unknown).
 	ETASeconds float64 `json:"eta_seconds"`
@@ -45,10 +46,36 @@ type Status struct {
 	LastLoss float64 `json:"last_loss"`
 	// LearningRate is the learning rate at WordsDone.
 	LearningRate float64 `json:"learning_rate"`
+	// ElapsedSeconds is the time since Run started, up to the job's end once it ended.
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	// Workers lists the workers by name.
 	Workers []WorkerStatus `json:"workers"`
 	// PS lists the shards by index.
 	PS []PSStatus `json:"ps"`
+	// Members lists the cluster's nodes; MembersSource says where the list comes from:
+	// "gossip" (Config.Members) or "registrations" (the nodes that called the
+	// coordinator, when Config.Members is nil).
+	Members       []Member `json:"members"`
+	MembersSource string   `json:"members_source"`
+	// History is the progress and loss over time, for plots.
+	History History `json:"history"`
+}
+
+// Member is one node of the cluster as the membership layer sees it.
+type Member struct {
+	// Name is the node's unique name.
+	Name string `json:"name"`
+	// Role is coordinator, ps or worker.
+	Role string `json:"role"`
+	// Addr is the node's gossip address; empty when the list comes from registrations.
+	Addr string `json:"addr,omitempty"`
+	// GRPCAddr is where the node serves gRPC, if it does.
+	GRPCAddr string `json:"grpc_addr,omitempty"`
+	// Shard is a PS node's shard index (0 for other roles).
+	Shard int `json:"shard"`
+	// State is alive, dead or left, as gossip reports it (registrations know alive and
+	// dead only).
+	State string `json:"state"`
 }
 
 // WorkerStatus describes one worker.
@@ -82,15 +109,101 @@ type PSStatus struct {
 	Registered bool   `json:"registered"`
 	// Alive is false once the shard was reported dead, until it registers again.
 	Alive bool `json:"alive"`
+
+	// The shard's latest answer to Stats, which Run asks every Config.StatsEvery once
+	// the shards are configured, and once more at the end of training. All zero before
+	// the first answer.
+
+	// StatsAt is the time of that answer (zero before the first).
+	StatsAt time.Time `json:"stats_at"`
+	// StatsError is the error of the latest call when it failed; the other fields then
+	// keep the last answer.
+	StatsError string `json:"stats_error,omitempty"`
+	// LocalRows is the rows the shard holds per table; Dim their length.
+	LocalRows uint64 `json:"local_rows"`
+	Dim       int    `json:"dim"`
+	// TableBytes is the bytes of row values the shard holds, all tables.
+	TableBytes uint64 `json:"table_bytes"`
+	// Pulls and Pushes count the requests served; RowsPulled and RowsPushed their rows;
+	// PushesRejected the pushes refused.
+	Pulls          uint64 `json:"pulls"`
+	Pushes         uint64 `json:"pushes"`
+	RowsPulled     uint64 `json:"rows_pulled"`
+	RowsPushed     uint64 `json:"rows_pushed"`
+	PushesRejected uint64 `json:"pushes_rejected"`
 }
 
-// Status returns a snapshot of the job. Safe for concurrent use.
+// Status returns a snapshot of the job. Safe for concurrent use; it calls Config.Members.
 func (c *Coordinator) Status() Status {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := c.mu.core.status(c.now())
+	now := c.now()
+	st := c.mu.core.status(now)
+	times := c.mu.times
+	c.mu.Unlock()
+
+	// Once training is over, the mean rate is over the training time, not up to now.
+	if el := times.Gathering.Sub(times.Training).Seconds(); !times.Gathering.IsZero() &&
+		!times.Training.IsZero() && el > 0 {
+		st.WordsPerSec, st.ETASeconds = float64(st.WordsDone)/el, 0
+	}
+
 	st.JobID = c.cfg.JobID
+	c.mon.fill(&st, now, c.cfg.HistoryEvery)
+	if c.cfg.Members != nil {
+		st.Members, st.MembersSource = c.cfg.Members(), "gossip"
+	} else {
+		st.Members, st.MembersSource = registered(st), "registrations"
+	}
+	if st.Members == nil {
+		st.Members = []Member{}
+	}
 	return st
+}
+
+// fill adds the shards' stats, the history and the elapsed time to st.
+func (m *monitor) fill(st *Status, now time.Time, every time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range st.PS {
+		p, ps := &st.PS[i], m.mu.stats[i]
+		p.StatsError = ps.err
+		if r := ps.resp; r != nil {
+			p.StatsAt, p.LocalRows, p.Dim, p.TableBytes = ps.at, r.GetLocalRows(),
+				int(r.GetDim()), r.GetTableBytes()
+			p.Pulls, p.Pushes, p.RowsPulled, p.RowsPushed, p.PushesRejected = r.GetPulls(),
+				r.GetPushes(), r.GetRowsPulled(), r.GetRowsPushed(), r.GetPushesRejected()
+		}
+	}
+	st.History = m.mu.hist.snapshot(every)
+	if !m.mu.start.IsZero() {
+		end := now
+		if !m.mu.end.IsZero() {
+			end = m.mu.end
+		}
+		st.ElapsedSeconds = end.Sub(m.mu.start).Seconds()
+	}
+}
+
+// registered lists the nodes of st that called the coordinator: the coordinator itself,
+// the registered shards by index, then the workers by name.
+func registered(st Status) []Member {
+	state := func(alive bool) string {
+		if alive {
+			return "alive"
+		}
+		return "dead"
+	}
+	out := []Member{{Name: senderName, Role: "coordinator", State: "alive"}}
+	for _, p := range st.PS {
+		if p.Registered {
+			out = append(out, Member{Name: p.Name, Role: "ps", GRPCAddr: p.Address,
+				Shard: p.Shard, State: state(p.Alive)})
+		}
+	}
+	for _, w := range st.Workers {
+		out = append(out, Member{Name: w.Name, Role: "worker", State: state(w.Alive)})
+	}
+	return out
 }
 
 // status builds the snapshot at now.
@@ -167,10 +280,13 @@ func (c *core) workerStatus() []WorkerStatus {
 	return out
 }
 
-// Handler serves GET /status (the JSON of Status) and /metrics (the Prometheus metrics of
-// Config.Registerer when it is also a prometheus.Gatherer; 404 otherwise).
+// Handler serves GET / (the status page: an HTML page without outside resources that
+// reloads itself every 2 seconds while the job runs), GET /status (the JSON of Status) and
+// /metrics (the Prometheus metrics of Config.Registerer when it is also a
+// prometheus.Gatherer; 404 otherwise).
 func (c *Coordinator) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", c.servePage)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)

@@ -47,6 +47,9 @@ type Config struct {
 	// StopGrace is how long workers may take to stop once the coordinator is done.
 	StopGrace time.Duration
 	Logger    *slog.Logger
+	// CheckpointDir is where the PS shards write their checkpoints (and restore the newest
+	// at start, for a resumed job); empty means no checkpoints.
+	CheckpointDir string
 }
 
 // Validate reports every invalid field at once.
@@ -99,6 +102,7 @@ func New(cfg Config) (*Cluster, error) {
 	for i := range cfg.Coordinator.NumPS {
 		pcfg := ps.DefaultConfig()
 		pcfg.Shard, pcfg.Name, pcfg.Logger = i, fmt.Sprintf("ps-%d", i), log
+		pcfg.CheckpointDir = cfg.CheckpointDir
 		s, err := ps.New(pcfg)
 		if err != nil {
 			return nil, err

@@ -25,6 +25,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil means no metrics.
 	Registerer prometheus.Registerer
+	// CheckpointDir is where Checkpoint writes this shard's files (shard-<n>-<id>.ckpt) and
+	// where New looks for one to restore; empty means the shard keeps no checkpoints.
+	CheckpointDir string
 }
 
 // DefaultConfig returns the configuration of shard 0 named "ps-0" with payload.DefaultLimits

@@ -40,10 +40,10 @@ func TestOverGRPC(t *testing.T) {
 	defer conn.Close()
 	c := skipgridpb.NewParameterServerClient(conn)
 
-	// Before Configure: FailedPrecondition crosses the wire as such.
+	// Before Configure: Unavailable (callers retry) crosses the wire as such.
 	_, err = c.Pull(ctx, &skipgridpb.PullRequest{Sender: "w", JobId: testJob})
-	if status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("pull before configure: %v, want FailedPrecondition", err)
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("pull before configure: %v, want Unavailable", err)
 	}
 
 	resp, err := c.Configure(ctx, configureReq(0, 1))

@@ -74,7 +74,7 @@ func (s *Server) pullKeys(j *job, sender string, i int, k *skipgridpb.Keys, befo
 		return nil, 0, status.Errorf(codes.InvalidArgument, "pull from %s: keys[%d] must "+
 			"carry ids and no values (has ids %t, dim %d)", sender, i, blk.IDs != nil, blk.Dim)
 	}
-	if err := j.checkIDs("pull", sender, blk.IDs); err != nil {
+	if err := j.checkIDs("pull", sender, t, blk.IDs); err != nil {
 		return nil, 0, err
 	}
 
@@ -87,7 +87,7 @@ func (s *Server) pullKeys(j *job, sender string, i int, k *skipgridpb.Keys, befo
 
 	sc.values = growFloats(sc.values, blk.N*j.dim)
 	for r, id := range blk.IDs {
-		t.read(j.m.Local(id), sc.values[r*j.dim:(r+1)*j.dim])
+		t.read(t.m.Local(id), sc.values[r*j.dim:(r+1)*j.dim])
 	}
 	enc, err := payload.Encode(nil, nil, j.dim, sc.values, opt)
 	if errors.Is(err, payload.ErrRange) {

@@ -19,7 +19,7 @@ func (s *Server) Push(_ context.Context, req *skipgridpb.PushRequest) (*skipgrid
 	sc := s.pool.Get().(*scratch)
 	defer s.pool.Put(sc)
 
-	j, tables, err := s.checkPush(req, sc)
+	_, tables, err := s.checkPush(req, sc)
 	if err != nil {
 		s.stats.pushesRejected.Add(1)
 		s.log.Warn("push rejected", "sender", req.GetSender(), "job", req.GetJobId(),
@@ -31,7 +31,7 @@ func (s *Server) Push(_ context.Context, req *skipgridpb.PushRequest) (*skipgrid
 	for b, t := range tables {
 		blk := &sc.blocks[b]
 		for r, id := range blk.IDs {
-			t.add(j.m.Local(id), blk.Row(r))
+			t.add(t.m.Local(id), blk.Row(r))
 		}
 		rows += blk.N
 	}
@@ -90,7 +90,7 @@ func (s *Server) checkRows(j *job, sender string, i int, rows *skipgridpb.Rows,
 		return nil, status.Errorf(codes.InvalidArgument, "push from %s: rows[%d] has dim %d, "+
 			"the job's dim is %d", sender, i, blk.Dim, j.dim)
 	}
-	if err := j.checkIDs("push", sender, blk.IDs); err != nil {
+	if err := j.checkIDs("push", sender, t, blk.IDs); err != nil {
 		return nil, err
 	}
 	for v, x := range blk.Values {

@@ -28,12 +28,15 @@ type Server struct {
 
 	// configureMu serialises Configure; readers use job without it.
 	configureMu sync.Mutex
-	// job is set once by Configure and never changed afterwards.
+	// job is set once, by Configure or by New from a checkpoint, and never changed
+	// afterwards.
 	job atomic.Pointer[job]
 
 	stats counters
 	// pool holds per-request scratch buffers (*scratch).
 	pool sync.Pool
+	// ck is the checkpoint bookkeeping (checkpoint.go).
+	ck checkpointState
 }
 
 // counters are the traffic totals Stats and the metrics report.
@@ -43,20 +46,24 @@ type counters struct {
 
 // job is a configured job: the request that configured it, its shard map and its tables.
 type job struct {
-	req       *skipgridpb.ConfigureRequest
-	m         *shard.Map
-	shard     int
-	dim       int
+	req *skipgridpb.ConfigureRequest
+	// m is the shard map of ConfigureRequest.rows; a table with rows of its own has its own.
+	m     *shard.Map
+	shard int
+	dim   int
+	// localRows is this shard's share of ConfigureRequest.rows.
 	localRows int
 	// tables is indexed by skipgridpb.Table; nil where the job has no such table.
 	tables [numTableKinds]*table
 }
 
 // numTableKinds is one past the largest skipgridpb.Table value this build knows.
-const numTableKinds = int(skipgridpb.Table_TABLE_OUTPUT) + 1
+const numTableKinds = int(skipgridpb.Table_TABLE_CLASSIFIER) + 1
 
-// New returns an unconfigured server. It fails when cfg is invalid or its metrics cannot be
-// registered (for example a second server of the same shard on one Registerer).
+// New returns an unconfigured server, or with Config.CheckpointDir set, a server configured
+// from the newest usable checkpoint there (see Checkpoint). It fails when cfg is invalid,
+// the checkpoint directory cannot be created or listed, or its metrics cannot be registered
+// (for example a second server of the same shard on one Registerer).
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -67,6 +74,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.log = s.log.With("node", cfg.Name, "shard", cfg.Shard)
 	s.pool.New = func() any { return new(scratch) }
+	s.ck.incarnation = newIncarnation()
+	if err := s.restore(); err != nil {
+		return nil, err
+	}
 
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(newCollector(s)); err != nil {
@@ -77,7 +88,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Configure allocates and initialises this shard's rows for a job. Repeating the exact same
-// request is a no-op; any other request once configured is FailedPrecondition.
+// request is a no-op (on a shard restored from a checkpoint it answers restored and the
+// checkpoint's id, and keeps the restored rows); any other request once configured is
+// FailedPrecondition.
 func (s *Server) Configure(ctx context.Context, req *skipgridpb.ConfigureRequest) (
 	*skipgridpb.ConfigureResponse, error) {
 	if err := s.checkConfigure(req); err != nil {
@@ -89,12 +102,12 @@ func (s *Server) Configure(ctx context.Context, req *skipgridpb.ConfigureRequest
 
 	if j := s.job.Load(); j != nil {
 		if proto.Equal(j.req, req) {
-			return &skipgridpb.ConfigureResponse{LocalRows: uint64(j.localRows)}, nil
+			return s.configuredResponse(j), nil
 		}
 		return nil, status.Errorf(codes.FailedPrecondition, "configure: shard %d already "+
 			"serves job %q (%d rows, dim %d, %d shards) and a different configuration needs "+
-			"a fresh shard", s.cfg.Shard, j.req.GetJobId(), j.req.GetRows(), j.dim,
-			j.req.GetNumShards())
+			"a fresh shard%s", s.cfg.Shard, j.req.GetJobId(), j.req.GetRows(), j.dim,
+			j.req.GetNumShards(), s.restoredHint())
 	}
 
 	start := time.Now()
@@ -130,9 +143,17 @@ func (s *Server) buildJob(ctx context.Context, req *skipgridpb.ConfigureRequest)
 		if err := ctx.Err(); err != nil {
 			return nil, status.FromContextError(err).Err()
 		}
-		t := newTable(spec.GetTable(), len(ids), j.dim)
+		tm, tids := m, ids
+		if r := spec.GetRows(); r != 0 && r != req.GetRows() {
+			if tm, err = shard.NewMap(r, int(req.GetNumShards())); err != nil {
+				return nil, status.Errorf(codes.InvalidArgument, "configure: table %v: %v",
+					spec.GetTable(), err)
+			}
+			tids = tm.ShardRows(s.cfg.Shard)
+		}
+		t := newTable(spec.GetTable(), tm, len(tids), j.dim)
 		if spec.GetInit() == skipgridpb.Init_INIT_UNIFORM {
-			for l, id := range ids {
+			for l, id := range tids {
 				InitRow(req.GetSeed(), spec.GetTable(), id, t.row(uint32(l)))
 			}
 		}
@@ -179,6 +200,9 @@ func (s *Server) checkConfigure(req *skipgridpb.ConfigureRequest) error {
 		if init != skipgridpb.Init_INIT_ZERO && init != skipgridpb.Init_INIT_UNIFORM {
 			bad("tables[%d]: init %v is unknown", i, init)
 		}
+		if r := spec.GetRows(); r > 1<<32 {
+			bad("tables[%d]: rows is %d, must be at most 2^32 (0: the request's rows)", i, r)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configure job %q: %w", req.GetJobId(), err)
@@ -202,14 +226,18 @@ func (s *Server) Stats(context.Context, *skipgridpb.StatsRequest) (*skipgridpb.S
 		resp.Dim = uint32(j.dim)
 		resp.TableBytes = j.tableBytes()
 	}
+	s.fillCheckpointStats(resp)
 	return resp, nil
 }
 
-// jobFor returns the configured job if its id is jobID, else a FailedPrecondition error.
+// jobFor returns the configured job if its id is jobID. Before Configure the error is
+// Unavailable, which callers retry: the coordinator configures a shard before training,
+// and again when the shard restarted without a checkpoint. Another job's id is
+// FailedPrecondition.
 func (s *Server) jobFor(op, sender, jobID string) (*job, error) {
 	j := s.job.Load()
 	if j == nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s from %s: shard %d is not "+
+		return nil, status.Errorf(codes.Unavailable, "%s from %s: shard %d is not "+
 			"configured yet; the coordinator configures it before training", op, sender,
 			s.cfg.Shard)
 	}
@@ -229,16 +257,16 @@ func (j *job) table(op, sender string, t skipgridpb.Table) (*table, error) {
 		"job %q", op, sender, t, j.req.GetJobId())
 }
 
-// checkIDs returns an InvalidArgument error for the first id that is out of range or owned by
-// another shard.
-func (j *job) checkIDs(op, sender string, ids []uint32) error {
-	rows := j.m.Rows()
+// checkIDs returns an InvalidArgument error for the first id of table t that is out of range
+// or owned by another shard.
+func (j *job) checkIDs(op, sender string, t *table, ids []uint32) error {
+	rows := t.m.Rows()
 	for _, id := range ids {
 		if uint64(id) >= rows {
 			return status.Errorf(codes.InvalidArgument, "%s from %s: row %d is out of range "+
-				"(job %q has %d rows)", op, sender, id, j.req.GetJobId(), rows)
+				"(table %v of job %q has %d rows)", op, sender, id, t.id, j.req.GetJobId(), rows)
 		}
-		if owner := j.m.Shard(id); owner != j.shard {
+		if owner := t.m.Shard(id); owner != j.shard {
 			return status.Errorf(codes.InvalidArgument, "%s from %s: row %d belongs to "+
 				"shard %d, not shard %d", op, sender, id, owner, j.shard)
 		}

@@ -57,7 +57,7 @@ func TestConfigure(t *testing.T) {
 	st, _ := s.Stats(context.Background(), &skipgridpb.StatsRequest{})
 	// Two tables of local rows of 4 float32 values.
 	want := &skipgridpb.StatsResponse{Shard: 1, LocalRows: local, Dim: testDim,
-		TableBytes: 2 * local * testDim * 4}
+		TableBytes: 2 * local * testDim * 4, Incarnation: s.Incarnation()}
 	if diff := cmp.Diff(want, st, protocmp.Transform()); diff != "" {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
@@ -158,10 +158,11 @@ func TestBadRequests(t *testing.T) {
 		code codes.Code
 		msg  string // a part the message must hold
 	}{
-		{"pull before configure", pullFrom(fresh, noop), codes.FailedPrecondition,
+		// Unavailable, so that workers retry until the coordinator configures the shard.
+		{"pull before configure", pullFrom(fresh, noop), codes.Unavailable,
 			"not configured"},
 		{"push before configure", pushTo(fresh, func(*pushReq) {}),
-			codes.FailedPrecondition, "not configured"},
+			codes.Unavailable, "not configured"},
 		{"configure empty job", cfg(func(r *cfgReq) { r.JobId = "" }),
 			codes.InvalidArgument, "job_id is empty"},
 		{"configure other shard", cfg(func(r *cfgReq) { r.Shard = 1 }),
@@ -208,7 +209,7 @@ func TestBadRequests(t *testing.T) {
 		{"pull row out of range", pullFrom(s, func(r *pullReq) {
 			r.Keys = append(r.Keys, keys(t, input, []uint32{mine[0], 1000, 5000}))
 		}), codes.InvalidArgument,
-			`pull from w7: row 1000 is out of range (job "job-1" has 1000 rows)`},
+			`pull from w7: row 1000 is out of range (table TABLE_INPUT of job "job-1" has 1000 rows)`},
 		{"pull row of another shard", pullFrom(s, func(r *pullReq) {
 			r.Keys[0] = keys(t, input, slices.Sorted(slices.Values(
 				[]uint32{mine[0], theirs[0], theirs[1]})))
@@ -474,7 +475,9 @@ func TestStatsAndMetrics(t *testing.T) {
 	local := uint64(len(ids))
 	want := &skipgridpb.StatsResponse{Shard: 2, LocalRows: local, Dim: 4,
 		TableBytes: 2 * local * 4 * 4, Pulls: 2, Pushes: 2, RowsPulled: 7, RowsPushed: 4,
-		PushesRejected: 1}
+		PushesRejected: 1,
+		// No checkpoint yet: every push counts as one a crash would lose.
+		PushesSinceCheckpoint: 2, RowsPushedSinceCheckpoint: 4, Incarnation: s.Incarnation()}
 	st, _ := s.Stats(context.Background(), &skipgridpb.StatsRequest{})
 	if diff := cmp.Diff(want, st, protocmp.Transform()); diff != "" {
 		t.Errorf("Stats (-want +got):\n%s", diff)
@@ -504,11 +507,13 @@ func TestStatsAndMetrics(t *testing.T) {
 }
 
 func TestStatsBeforeConfigure(t *testing.T) {
-	st, err := newServer(t, 3).Stats(context.Background(), &skipgridpb.StatsRequest{})
+	s := newServer(t, 3)
+	st, err := s.Stats(context.Background(), &skipgridpb.StatsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(&skipgridpb.StatsResponse{Shard: 3}, st, protocmp.Transform()); diff != "" {
+	want := &skipgridpb.StatsResponse{Shard: 3, Incarnation: s.Incarnation()}
+	if diff := cmp.Diff(want, st, protocmp.Transform()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/skipgrid/skipgrid/proto/skipgridpb"
+	"github.com/skipgrid/skipgrid/shard"
 )
 
 // numStripes is the number of row locks per table. Enough that concurrent pushes of disjoint
@@ -15,14 +16,16 @@ const numStripes = 1024
 type table struct {
 	id  skipgridpb.Table
 	dim int
+	// m places the table's rows: the job's map, or the table's own when its rows differ.
+	m *shard.Map
 
 	// stripes[l%numStripes] guards row l of data. Hold at most one stripe at a time.
 	stripes [numStripes]sync.RWMutex
 	data    []float32
 }
 
-func newTable(id skipgridpb.Table, localRows, dim int) *table {
-	return &table{id: id, dim: dim, data: make([]float32, localRows*dim)}
+func newTable(id skipgridpb.Table, m *shard.Map, localRows, dim int) *table {
+	return &table{id: id, dim: dim, m: m, data: make([]float32, localRows*dim)}
 }
 
 // row returns the storage of local row l. Callers hold l's stripe, or own the table alone.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,7 @@ func (w *Worker) count(ctx context.Context, lease *skipgridpb.LeaseResponse) err
 	}
 	w.log.Debug("counted chunk", "chunk", lease.GetChunk().GetId(), "distinct", len(words),
 		"tokens", st.Tokens)
+	g.stop() // no heartbeat may race the completion and see the lease gone
 	return w.complete(ctx, req)
 }
 
@@ -68,7 +70,8 @@ func openChunk(c *skipgridpb.Chunk, spec *skipgridpb.JobSpec) (*corpus.Reader, e
 		tok = corpus.TokenizerWhitespace
 	}
 	ch := shard.Chunk{
-		ID: int(c.GetId()), Path: c.GetPath(), Gzip: c.GetGzip(), Start: c.GetStart(), End: c.GetEnd(),
+		ID: int(c.GetId()), Path: c.GetPath(), Gzip: c.GetGzip(),
+		Start: c.GetStart(), End: c.GetEnd(),
 	}
 	r, err := corpus.OpenChunk(ch, corpus.ReaderOptions{
 		Tokenizer: tok, MaxSentence: int(spec.GetMaxSentenceLen()),
@@ -129,6 +132,8 @@ type leaseGuard struct {
 	cancel context.CancelCauseFunc
 	words  atomic.Uint64
 	done   chan struct{}
+	exited chan struct{}
+	once   sync.Once
 	w      *Worker
 	lease  uint64
 	// wordsDone is the coordinator's latest global progress, from the last heartbeat.
@@ -139,29 +144,37 @@ type leaseGuard struct {
 func (w *Worker) guard(ctx context.Context, lease *skipgridpb.LeaseResponse,
 	spec *skipgridpb.JobSpec) *leaseGuard {
 	gctx, cancel := context.WithCancelCause(ctx)
-	g := &leaseGuard{ctx: gctx, cancel: cancel, done: make(chan struct{}), w: w,
-		lease: lease.GetLeaseId()}
+	g := &leaseGuard{ctx: gctx, cancel: cancel, done: make(chan struct{}),
+		exited: make(chan struct{}), w: w, lease: lease.GetLeaseId()}
 	every := max(time.Duration(spec.GetLeaseMs())*time.Millisecond/4, 50*time.Millisecond)
-	go g.run(every)
+	go g.run(ctx, every)
 	return g
 }
 
-func (g *leaseGuard) run(every time.Duration) {
+// run heartbeats until stop, the parent's end, or the lease's loss. Heartbeats use the
+// parent context, so that stopping the guard never cuts a call short.
+func (g *leaseGuard) run(parent context.Context, every time.Duration) {
+	defer close(g.exited)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-g.done:
 			return
-		case <-g.ctx.Done():
+		case <-parent.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(g.ctx, g.w.cfg.RPCTimeout)
+		ctx, cancel := context.WithTimeout(parent, g.w.cfg.RPCTimeout)
 		resp, err := g.w.coord.Heartbeat(ctx, &skipgridpb.HeartbeatRequest{
 			Name: g.w.cfg.Name, LeaseId: g.lease, Words: g.words.Load(),
 		})
 		cancel()
+		select {
+		case <-g.done: // the chunk finished while the call was out: its answer is moot
+			return
+		default:
+		}
 		switch {
 		case err != nil:
 			g.w.log.Warn("heartbeat failed", "lease", g.lease, "err", err)
@@ -175,10 +188,13 @@ func (g *leaseGuard) run(every time.Duration) {
 	}
 }
 
-// stop ends the heartbeats.
+// stop ends the heartbeats and waits for the last one; calling it again does nothing.
 func (g *leaseGuard) stop() {
-	close(g.done)
-	g.cancel(nil)
+	g.once.Do(func() {
+		close(g.done)
+		<-g.exited
+		g.cancel(nil)
+	})
 }
 
 // abandon turns a cancelled guard into the loop's next step: a lost lease is not an error,

@@ -17,6 +17,17 @@
 // push. The learning rate decays with the coordinator's global progress, taken at lease time,
 // plus the words this lease has read, so one worker with one thread is deterministic.
 //
+// # Fine-tuning
+//
+// When the job's kind is JOB_KIND_FINETUNE, a TASK_TRAIN lease names a range [start, end) of
+// positions in the epoch's order of the examples (classify.Permutation of the job seed and
+// the epoch). The worker reads the labelled file once (JobSpec.train_file, held in memory),
+// encodes it with the coordinator's vocabulary and labels, and for each batch of
+// batch_examples examples pulls the unique input rows and every classifier row, grouped by
+// shard, trains the examples one after the other on the local copies (classify.Trainer), and
+// pushes trained minus pulled rows: no input row when the embeddings are frozen, since they
+// do not change. It reports the examples of the lease as its words.
+//
 // # Failures
 //
 // A shard that does not answer is retried with exponential backoff up to Config.RetryFor,

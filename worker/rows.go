@@ -19,6 +19,18 @@ var blas gonum.Implementation
 // tables are the two tables a word2vec batch touches, in the order of every per-table array.
 var tables = [2]skipgridpb.Table{skipgridpb.Table_TABLE_INPUT, skipgridpb.Table_TABLE_OUTPUT}
 
+// finetuneTables are the two tables a fine-tuning batch touches.
+var finetuneTables = [2]skipgridpb.Table{skipgridpb.Table_TABLE_INPUT,
+	skipgridpb.Table_TABLE_CLASSIFIER}
+
+// tableList returns the tables of the job's batches, in the order of every per-table array.
+func (j *trainJob) tableList() [2]skipgridpb.Table {
+	if j.spec.GetKind() == skipgridpb.JobKind_JOB_KIND_FINETUNE {
+		return finetuneTables
+	}
+	return tables
+}
+
 // route is the rows of one batch grouped by shard: for each shard and table, the row ids in
 // ascending order and the local slot each one fills.
 type route struct {
@@ -73,7 +85,7 @@ func (j *trainJob) pull(ctx context.Context, w *Worker, r *route, bufs [2][]floa
 				Sender: w.cfg.Name, JobId: j.spec.GetJobId(),
 				ValueCodec: j.spec.GetValueCodec(), Compression: j.spec.GetCompression(),
 			}
-			for t, table := range tables {
+			for t, table := range j.tableList() {
 				keys, err := payload.Encode(nil, r.ids[s][t], 0, nil, j.keyOpts)
 				if err != nil {
 					return fmt.Errorf("encode keys for shard %d: %w", s, err)
@@ -130,7 +142,7 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 	var delta []float32
 	for s := range r.ids {
 		req := &skipgridpb.PushRequest{Sender: w.cfg.Name, JobId: j.spec.GetJobId()}
-		for t, table := range tables {
+		for t, table := range j.tableList() {
 			ids, delta = ids[:0], delta[:0]
 			for k, slot := range r.slots[s][t] {
 				start := len(delta)

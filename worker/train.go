@@ -149,6 +149,7 @@ type chunkRun struct {
 	guard   *leaseGuard
 	rng     *rand.PCG
 	words   uint64 // in-vocabulary words read
+	counted uint64 // words already counted in the metrics
 	steps   int
 	loss    word2vec.Loss
 	traffic traffic
@@ -167,7 +168,8 @@ func (w *Worker) train(ctx context.Context, th *thread, lease *skipgridpb.LeaseR
 
 	// Each (epoch, chunk) has its own random stream, so a retried chunk replays identically.
 	run := &chunkRun{lease: lease, guard: g,
-		rng: rand.NewPCG(j.spec.GetSeed(), uint64(lease.GetEpoch())<<32|uint64(lease.GetChunk().GetId()))}
+		rng: rand.NewPCG(j.spec.GetSeed(),
+			uint64(lease.GetEpoch())<<32|uint64(lease.GetChunk().GetId()))}
 	batch := int(max(j.spec.GetBatchWords(), 1))
 	th.ids, th.ends = th.ids[:0], th.ends[:0]
 	for {
@@ -191,6 +193,7 @@ func (w *Worker) train(ctx context.Context, th *thread, lease *skipgridpb.LeaseR
 	}
 
 	st := r.Stats()
+	g.stop() // no heartbeat may race the completion and see the lease gone
 	return w.complete(ctx, &skipgridpb.CompleteRequest{
 		Name: w.cfg.Name, LeaseId: lease.GetLeaseId(),
 		WordsTrained: run.words, LossSum: run.loss.Sum, LossTerms: uint64(run.loss.Terms),
@@ -223,6 +226,8 @@ func (th *thread) addSentence(sent [][]byte, run *chunkRun) {
 // step trains the buffered sentences as one minibatch: plan, pull, train, push.
 func (w *Worker) step(ctx context.Context, th *thread, run *chunkRun) error {
 	if len(th.ids) == 0 {
+		w.met.words.Add(float64(run.words - run.counted))
+		run.counted = run.words
 		return nil
 	}
 	j := th.job
@@ -237,7 +242,10 @@ func (w *Worker) step(ctx context.Context, th *thread, run *chunkRun) error {
 		th.bufs[t] = resize(th.bufs[t], len(bySlot[t])*dim)
 		th.orig[t] = resize(th.orig[t], len(bySlot[t])*dim)
 	}
-	if err := j.pull(ctx, w, &th.route, th.bufs, &run.traffic); err != nil {
+	err := w.met.pull.observe(&run.traffic.pulled, func() error {
+		return j.pull(ctx, w, &th.route, th.bufs, &run.traffic)
+	})
+	if err != nil {
 		return err
 	}
 	for t := range tables {
@@ -252,13 +260,18 @@ func (w *Worker) step(ctx context.Context, th *thread, run *chunkRun) error {
 	run.loss.Sum += loss.Sum
 	run.loss.Terms += loss.Terms
 
-	if err := j.push(ctx, w, &th.route, th.bufs, th.orig, &run.traffic); err != nil {
+	err = w.met.push.observe(&run.traffic.pushed, func() error {
+		return j.push(ctx, w, &th.route, th.bufs, th.orig, &run.traffic)
+	})
+	if err != nil {
 		var nf *nonFiniteError
 		if errors.As(err, &nf) {
 			return &stepError{run: run, alpha: alpha, cause: err}
 		}
 		return err
 	}
+	w.met.trained(run.words-run.counted, loss.Sum, loss.Terms)
+	run.counted = run.words
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skipgrid/skipgrid/proto/skipgridpb"
@@ -29,6 +30,9 @@ type Config struct {
 	RetryFor time.Duration
 	// Logger receives the worker's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the worker's metrics (skipgrid_worker_*, labelled with the
+	// worker's name); nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns a one-thread worker configuration with the given name.
@@ -60,14 +64,17 @@ type Worker struct {
 	log   *slog.Logger
 	coord skipgridpb.CoordinatorClient
 	dial  Dialer
+	met   *metrics
 
 	mu struct {
 		sync.Mutex
 		train *trainJob // built once the vocabulary is final
+		ft    *ftJob    // a fine-tuning job's, built on its first train lease
 	}
 }
 
-// New checks cfg and returns a worker; it does no I/O.
+// New checks cfg and returns a worker; it does no I/O. Its metrics are registered with
+// cfg.Registerer when it is set.
 func New(cfg Config, coord skipgridpb.CoordinatorClient, dial Dialer) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
@@ -77,7 +84,11 @@ func New(cfg Config, coord skipgridpb.CoordinatorClient, dial Dialer) (*Worker, 
 		log = slog.Default()
 	}
 	log = log.With("node", cfg.Name, "role", "worker")
-	return &Worker{cfg: cfg, log: log, coord: coord, dial: dial}, nil
+	met, err := newMetrics(cfg.Registerer, cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: register metrics: %w", cfg.Name, err)
+	}
+	return &Worker{cfg: cfg, log: log, coord: coord, dial: dial, met: met}, nil
 }
 
 // Run registers with the coordinator and works until the coordinator says stop, ctx ends, or
@@ -104,6 +115,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // loop leases and runs tasks until told to stop.
 func (w *Worker) loop(ctx context.Context, id int) error {
 	var th *thread
+	var ft *ftThread // set instead of th when the job fine-tunes
 	for {
 		var lease *skipgridpb.LeaseResponse
 		err := w.retry(ctx, "lease", func(ctx context.Context) error {
@@ -128,6 +140,17 @@ func (w *Worker) loop(ctx context.Context, id int) error {
 				return err
 			}
 		case skipgridpb.TaskKind_TASK_TRAIN:
+			if th == nil && ft == nil {
+				if ft, err = w.finetuneThread(ctx); err != nil {
+					return err
+				}
+			}
+			if ft != nil {
+				if err := w.finetune(ctx, ft, lease); err != nil {
+					return err
+				}
+				break
+			}
 			if th == nil {
 				job, err := w.trainJob(ctx)
 				if err != nil {

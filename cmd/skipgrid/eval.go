@@ -18,7 +18,7 @@ func newEvalCmd() *cobra.Command {
 		Use:   "eval",
 		Short: "Score word vectors on analogy or similarity tests",
 	}
-	cmd.AddCommand(newEvalAnalogyCmd(), newEvalSimilarityCmd())
+	cmd.AddCommand(newEvalAnalogyCmd(), newEvalSimilarityCmd(), newEvalClassifyCmd())
 	return cmd
 }
 

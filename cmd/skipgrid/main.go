@@ -46,6 +46,8 @@ func newRootCmd() *cobra.Command {
 		newExportCmd(),
 		newConvertCmd(),
 		newCertsCmd(),
+		newFinetuneCmd(),
+		newPredictCmd(),
 		newNeighborsCmd(),
 		newAnalogyCmd(),
 		newSimilarityCmd(),

@@ -9,8 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -33,6 +37,7 @@ func addNodeFlags(fs *pflag.FlagSet, name string) {
 	fs.StringSlice("join", nil, "gossip seeds host:port (empty: start a new cluster)")
 	fs.String("gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes)")
 	fs.String("gossip-profile", "lan", "memberlist timers: lan, or local for one machine")
+	addSecurityFlags(fs)
 }
 
 // startMember joins the gossip cluster with the node flags.
@@ -87,6 +92,56 @@ func serveGRPC(srv *grpc.Server, addr string, log *slog.Logger) (net.Listener, e
 	return lis, nil
 }
 
+// serveHTTP listens on addr and serves h until the returned stop is called. Listening
+// happens at once, so that a busy port is an error of the command rather than a log line.
+func serveHTTP(addr, what string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen %s: %w", what, addr, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "serving", what, "err", err)
+		}
+	}()
+	log.Info("serving http", "serving", what, "addr", lis.Addr().String())
+	return func() { _ = hs.Close() }, nil
+}
+
+// metricsHandler serves reg's metrics at /metrics.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// newRegistry returns a metrics registry with the Go runtime's and the process's metrics.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(
+		collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// gossipMembers adapts the gossip node's member list for the coordinator's status page; it
+// lists nothing until node is set.
+func gossipMembers(node *atomic.Pointer[member.Node]) func() []coordinator.Member {
+	return func() []coordinator.Member {
+		n := node.Load()
+		if n == nil {
+			return nil
+		}
+		ms := n.Members()
+		out := make([]coordinator.Member, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, coordinator.Member{Name: m.Name, Role: m.Role, Addr: m.Addr,
+				GRPCAddr: m.GRPCAddr, Shard: m.Shard, State: m.State})
+		}
+		return out
+	}
+}
+
 // roleSetup is the common start of every role command: logger and layered config.
 func roleSetup(cmd *cobra.Command) (*slog.Logger, *viper.Viper, error) {
 	log, err := newLogger(cmd)
@@ -111,6 +166,10 @@ func newCoordinatorCmd() *cobra.Command {
 	fs.String("http-addr", "0.0.0.0:7080", "status and /metrics listen address ('' for none)")
 	fs.Duration("linger", 5*time.Second, "keep serving this long after the job ends, "+
 		"so that workers and shards hear the end")
+	fs.Duration("checkpoint-every", 0, "ask the PS shards for a checkpoint this often "+
+		"(0: at the end of every epoch only)")
+	fs.Duration("shard-down-timeout", coordinator.DefaultConfig().ShardDownTimeout,
+		"fail the job when a PS shard does not answer for this long")
 	return cmd
 }
 
@@ -123,9 +182,18 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	jc.Logger = log
+	serverOpts, dialOpts, err := grpcSecurity(v, log)
+	if err != nil {
+		return err
+	}
+	var gossip atomic.Pointer[member.Node]
+	jc.Logger, jc.Registerer, jc.Members = log, newRegistry(), gossipMembers(&gossip)
+	// A coordinator started again on the same --out resumes the job saved there.
+	jc.Resume = true
+	jc.CheckpointEvery = v.GetDuration("checkpoint-every")
+	jc.ShardDownTimeout = v.GetDuration("shard-down-timeout")
 	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		conn, err := rpc.Dial(addr, nil)
+		conn, err := rpc.Dial(addr, nil, dialOpts...)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +204,7 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 		return err
 	}
 
-	srv := grpc.NewServer(rpc.ServerOptions()...)
+	srv := grpc.NewServer(rpc.ServerOptions(serverOpts...)...)
 	skipgridpb.RegisterCoordinatorServer(srv, coord)
 	lis, err := serveGRPC(srv, v.GetString("grpc-addr"), log)
 	if err != nil {
@@ -144,13 +212,11 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 	}
 	defer srv.Stop()
 	if addr := v.GetString("http-addr"); addr != "" {
-		hs := &http.Server{Addr: addr, Handler: coord.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("status server stopped", "err", err)
-			}
-		}()
-		defer hs.Close()
+		stop, err := serveHTTP(addr, "status page and metrics", coord.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	name := v.GetString("name")
@@ -163,6 +229,7 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer node.Shutdown()
+	gossip.Store(node)
 	log.Info("coordinator serving", "grpc", lis.Addr().String(), "http", v.GetString("http-addr"))
 
 	res, runErr := coord.Run(cmd.Context())
@@ -172,7 +239,8 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 		return runErr
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %d words in %.1fs (%.0f words/s); vectors in %s\n",
-		res.TrainWords*uint64(len(res.Epochs)), res.PhaseSeconds.Training, res.TrainWordsPerSec, jc.OutDir)
+		res.TrainWords*uint64(len(res.Epochs)), res.PhaseSeconds.Training,
+		res.TrainWordsPerSec, jc.OutDir)
 	return nil
 }
 
@@ -191,6 +259,9 @@ func newPSCmd() *cobra.Command {
 	fs.String("advertise", "", "address workers dial (default: the listen address)")
 	fs.Duration("orphan-timeout", 2*time.Minute,
 		"exit when the coordinator cannot be reached for this long")
+	fs.String("http-addr", "", "Prometheus /metrics listen address ('' for none)")
+	fs.String("checkpoint-dir", "", "write checkpoints here when the coordinator asks, and "+
+		"restore the newest at start ('' for none)")
 	return cmd
 }
 
@@ -205,13 +276,26 @@ func runPS(cmd *cobra.Command, _ []string) error {
 		name = fmt.Sprintf("ps-%d", shardNo)
 	}
 	log = log.With("node", name)
+	reg := newRegistry()
 	pcfg := ps.DefaultConfig()
-	pcfg.Shard, pcfg.Name, pcfg.Logger = shardNo, name, log
+	pcfg.Shard, pcfg.Name, pcfg.Logger, pcfg.Registerer = shardNo, name, log, reg
+	pcfg.CheckpointDir = v.GetString("checkpoint-dir")
 	server, err := ps.New(pcfg)
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(rpc.ServerOptions()...)
+	serverOpts, dialOpts, err := grpcSecurity(v, log)
+	if err != nil {
+		return err
+	}
+	if addr := v.GetString("http-addr"); addr != "" {
+		stop, err := serveHTTP(addr, "metrics", metricsHandler(reg), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	srv := grpc.NewServer(rpc.ServerOptions(serverOpts...)...)
 	skipgridpb.RegisterParameterServerServer(srv, server)
 	lis, err := serveGRPC(srv, v.GetString("grpc-addr"), log)
 	if err != nil {
@@ -230,15 +314,17 @@ func runPS(cmd *cobra.Command, _ []string) error {
 	}
 	defer node.Shutdown()
 
-	conn, err := rpc.Dial(v.GetString("coordinator"), nil)
+	conn, err := rpc.Dial(v.GetString("coordinator"), nil, dialOpts...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	coord := skipgridpb.NewCoordinatorClient(conn)
-	return servePS(cmd.Context(), coord, &skipgridpb.RegisterRequest{
+	err = servePS(cmd.Context(), coord, &skipgridpb.RegisterRequest{
 		Role: skipgridpb.Role_ROLE_PS, Name: name, Shard: uint32(shardNo), Address: advertise,
 	}, v.GetDuration("orphan-timeout"), log)
+	_ = node.Leave(time.Second) // so that the others see a departure, not a failure
+	return err
 }
 
 // servePS registers the shard and serves until the job ends or the coordinator is gone for
@@ -294,6 +380,7 @@ func newWorkerCmd() *cobra.Command {
 	fs.String("coordinator", "127.0.0.1:7070", "coordinator gRPC address")
 	fs.Int("threads", 1, "training goroutines")
 	fs.Duration("retry-for", 2*time.Minute, "give up on an unreachable node after this long")
+	fs.String("http-addr", "", "Prometheus /metrics listen address ('' for none)")
 	return cmd
 }
 
@@ -306,21 +393,34 @@ func runWorker(cmd *cobra.Command, _ []string) error {
 	if name == "" {
 		return errors.New("--name: give the worker a name unique in the cluster")
 	}
+	reg := newRegistry()
+	if addr := v.GetString("http-addr"); addr != "" {
+		stop, err := serveHTTP(addr, "metrics", metricsHandler(reg), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	_, dialOpts, err := grpcSecurity(v, log)
+	if err != nil {
+		return err
+	}
 	node, err := startMember(v, log, member.Meta{Role: "worker", Name: name}, nil)
 	if err != nil {
 		return err
 	}
 	defer node.Shutdown()
 
-	conn, err := rpc.Dial(v.GetString("coordinator"), nil)
+	conn, err := rpc.Dial(v.GetString("coordinator"), nil, dialOpts...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	wcfg := worker.DefaultConfig(name)
 	wcfg.Threads, wcfg.Logger, wcfg.RetryFor = v.GetInt("threads"), log, v.GetDuration("retry-for")
+	wcfg.Registerer = reg
 	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		c, err := rpc.Dial(addr, nil)
+		c, err := rpc.Dial(addr, nil, dialOpts...)
 		if err != nil {
 			return nil, err
 		}

@@ -22,7 +22,11 @@ func newTrainCmd() *cobra.Command {
 		Long: `Train runs a whole job in one process: a coordinator, --ps parameter-server shards
 and --workers workers, talking through the same service interfaces as a distributed cluster
 (in memory by default, gRPC on loopback with --transport grpc). It writes DIR/vectors.bin
-(word2vec binary), DIR/vocab.txt and DIR/run.json.`,
+(word2vec binary), DIR/vocab.txt and DIR/run.json.
+
+While it trains, the shards write checkpoints to DIR/.checkpoints and the coordinator its
+state to DIR/.state; a job stopped (Ctrl-C, SIGTERM, a crash) continues with
+--resume DIR and the same job flags. Both are removed once the job ends.`,
 		RunE: runTrain,
 	}
 	fs := cmd.Flags()
@@ -34,6 +38,11 @@ and --workers workers, talking through the same service interfaces as a distribu
 	fs.String("progress", "auto", "progress bar: auto (when stderr is a terminal), on, off")
 	fs.String("config", "", "configuration file (YAML, TOML or JSON; keys as the flags)")
 	fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.String("http-addr", "", "status page, /status and /metrics listen address ('' for none)")
+	fs.Duration("linger", 0, "with --http-addr, keep serving this long after the job ends")
+	fs.String("resume", "", "continue the stopped job whose output directory this is "+
+		"(give the same job flags)")
+	fs.Duration("checkpoint-every", 0, "checkpoint this often as well as after every epoch")
 	return cmd
 }
 
@@ -46,17 +55,30 @@ func runTrain(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := resumeOut(v); err != nil {
+		return err
+	}
 	jc, err := jobConfig(v, v.GetInt("ps"), args)
 	if err != nil {
 		return err
 	}
+	ckptDir, err := prepareCheckpoints(v, &jc)
+	if err != nil {
+		return err
+	}
 	jc.Logger = log
+	httpAddr := v.GetString("http-addr")
+	if httpAddr != "" {
+		jc.Registerer = newRegistry()
+	}
 	cluster, err := embedded.New(embedded.Config{
 		Coordinator: jc,
 		Workers:     v.GetInt("workers"),
 		Threads:     v.GetInt("threads"),
 		Transport:   embedded.Transport(v.GetString("transport")),
 		Logger:      log,
+
+		CheckpointDir: ckptDir,
 	})
 	if err != nil {
 		return err
@@ -74,6 +96,15 @@ func runTrain(cmd *cobra.Command, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	if httpAddr != "" {
+		stop, err := serveHTTP(httpAddr, "status page and metrics",
+			cluster.Coordinator().Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	showProgress := v.GetString("progress") == "on" ||
@@ -86,13 +117,19 @@ func runTrain(cmd *cobra.Command, args []string) error {
 	}
 
 	res, err := cluster.Run(ctx)
+	removeCheckpoints(ckptDir, cmd.Context().Err() != nil)
 	cancel()
 	<-done
+	if d := v.GetDuration("linger"); httpAddr != "" && d > 0 {
+		log.Info("job over; status page stays up", "linger", d)
+		_ = sleepCtx(cmd.Context(), d)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "trained %d words in %.1fs (%.0f words/s); vectors in %s\n",
-		res.TrainWords*uint64(len(res.Epochs)), res.PhaseSeconds.Training, res.TrainWordsPerSec, jc.OutDir)
+		res.TrainWords*uint64(len(res.Epochs)), res.PhaseSeconds.Training,
+		res.TrainWordsPerSec, jc.OutDir)
 	return nil
 }
 

@@ -1,0 +1,269 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/skipgrid/skipgrid/classify"
+	"github.com/skipgrid/skipgrid/proto/skipgridpb"
+	"github.com/skipgrid/skipgrid/shard"
+	"github.com/skipgrid/skipgrid/vectors"
+	"github.com/skipgrid/skipgrid/vocab"
+)
+
+// FinetuneInfo is the part of a fine-tuning job's record that pretraining lacks.
+type FinetuneInfo struct {
+	TrainFile string `json:"train_file"`
+	// Read counts what reading the labelled file found; Examples is its labelled lines.
+	Read     classify.Summary `json:"read"`
+	Examples int              `json:"examples"`
+	// Labels are the classifier rows, in order.
+	Labels []string `json:"labels"`
+	// Pretrained names the vectors file (empty with random initialisation), its format and
+	// its number of vectors.
+	Pretrained       string `json:"pretrained,omitempty"`
+	PretrainedFormat string `json:"pretrained_format,omitempty"`
+	PretrainedWords  int    `json:"pretrained_words"`
+	RandomInit       bool   `json:"random_init"`
+	// VocabSize is the number of word rows; TrainedWords the first of them that occur in the
+	// training file; MissingWords the training words without a pretrained vector, which
+	// start as InitInfo says (with random initialisation: every training word).
+	VocabSize    int    `json:"vocab_size"`
+	TrainedWords int    `json:"trained_words"`
+	MissingWords int    `json:"missing_words"`
+	InitInfo     string `json:"init"`
+	// BigramBuckets is the number of bigram rows after the word rows.
+	BigramBuckets    int     `json:"bigram_buckets"`
+	Frozen           bool    `json:"frozen"`
+	EmbeddingLRScale float64 `json:"embedding_lr_scale"`
+	BatchExamples    int     `json:"batch_examples"`
+	ChunkExamples    int     `json:"chunk_examples"`
+	// LoadBytes counts the payload bytes the coordinator pushed to load the initial rows.
+	LoadBytes uint64 `json:"load_bytes"`
+}
+
+// initInfo documents the start of rows without a pretrained vector.
+const initInfo = "uniform in [-0.5/dim, 0.5/dim) from the seed and the row (classify.InitRow)"
+
+// finetuneState is what GetJob tells workers of a fine-tuning job once the labelled file is
+// read.
+type finetuneState struct {
+	labels   []string
+	examples uint64
+	words    uint64
+}
+
+// ftTask is a fine-tuning job's data, read once by the coordinator.
+type ftTask struct {
+	ds      *classify.Dataset
+	vocab   *classify.Vocab
+	trained *vocab.Vocab
+	labels  []string
+	// pre holds the pretrained vectors (nil with random initialisation); preRow[i] is word
+	// i's row in pre, or -1.
+	pre     *vectors.Vectors
+	preRow  []int32
+	missing int
+	// rows is the input table's rows: words, then bigram buckets.
+	rows int
+}
+
+// runFinetune drives a fine-tuning job: read the labelled file and the pretrained vectors,
+// wait for the shards, configure them and load the initial rows, train every epoch, then
+// gather the rows and write the model.
+func (c *Coordinator) runFinetune(ctx context.Context) (*Result, error) {
+	var start time.Time
+	c.mark(func(t *phaseTimes, now time.Time) { t.Start, t.Counting, start = now, now, now })
+
+	tk, err := c.prepareTask()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.awaitShards(ctx, start); err != nil {
+		return nil, err
+	}
+
+	c.mark(func(t *phaseTimes, now time.Time) { t.Configuring = now })
+	set, err := c.configureFinetune(ctx, tk)
+	if err != nil {
+		return nil, err
+	}
+	c.mon.bg.Go(func() { c.pollStats(ctx, set.shardSet) })
+	loaded, err := c.loadRows(ctx, set, tk)
+	if err != nil {
+		return nil, err
+	}
+
+	chunks := c.exampleChunks(len(tk.ds.Examples))
+	c.locked(func(co *core, now time.Time) {
+		c.mu.times.Training = now
+		co.startFinetune(chunks, uint64(len(tk.ds.Examples)), tk.trained, now)
+	})
+	if err := c.awaitPass(ctx, "training"); err != nil {
+		return nil, err
+	}
+	c.pollShards(ctx, set.shardSet)
+
+	c.locked(func(co *core, now time.Time) {
+		c.mu.times.Gathering = now
+		co.startGathering()
+	})
+	return c.writeModel(ctx, set, tk, len(chunks), loaded)
+}
+
+// prepareTask reads the labelled file and the pretrained vectors, builds the task vocabulary
+// and the labels, and publishes them to GetJob and GetVocab.
+func (c *Coordinator) prepareTask() (*ftTask, error) {
+	f := c.cfg.Finetune
+	ds, err := classify.ReadFile(f.TrainFile,
+		classify.JobReadOptions(c.cfg.Tokenizer, c.cfg.MaxSentenceLen))
+	if ds != nil {
+		c.logWarnings(ds)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
+	}
+
+	pre, err := c.pretrained()
+	if err != nil {
+		return nil, err
+	}
+	var extra []string
+	if pre != nil && f.PretrainedVocab {
+		extra = pre.Words
+	}
+	tk := &ftTask{ds: ds, vocab: classify.BuildVocab(ds, extra), labels: ds.LabelList(),
+		pre: pre}
+	tk.rows = tk.vocab.Len() + f.BigramBuckets
+	if int64(tk.vocab.Len())+int64(f.BigramBuckets) > classify.MaxRows {
+		return nil, fmt.Errorf("finetune: %d words and %d bigram buckets exceed %d rows; "+
+			"lower --bigrams", tk.vocab.Len(), f.BigramBuckets, classify.MaxRows)
+	}
+	n := tk.vocab.Trained
+	if tk.trained, err = vocab.New(tk.vocab.Words[:n], tk.vocab.Counts[:n]); err != nil {
+		return nil, fmt.Errorf("finetune: training words: %w", err)
+	}
+	tk.matchPretrained()
+
+	c.log.Info("labelled file read", "file", f.TrainFile, "examples", len(ds.Examples),
+		"labels", len(tk.labels), "summary", ds.Summary.String())
+	c.log.Info("ftTask vocabulary built", "words", tk.vocab.Len(), "training_words", n,
+		"missing_pretrained", tk.missing, "bigram_buckets", f.BigramBuckets,
+		"init_of_missing", initInfo)
+	if pre != nil && tk.missing > 0 {
+		c.log.Info("training words without a pretrained vector start at random",
+			"count", tk.missing, "of", n, "examples", tk.missingSample(5))
+	}
+
+	msg := &skipgridpb.Vocab{Words: tk.vocab.Words, Counts: tk.vocab.Counts}
+	c.locked(func(_ *core, _ time.Time) {
+		c.mu.vocabMsg = msg
+		c.mu.ft = &finetuneState{labels: tk.labels, examples: uint64(len(ds.Examples)),
+			words: uint64(tk.vocab.Len())}
+	})
+	return tk, nil
+}
+
+// logWarnings logs the labelled file's warnings, and how many were not kept.
+func (c *Coordinator) logWarnings(ds *classify.Dataset) {
+	for _, w := range ds.Warnings {
+		c.log.Warn("labelled file: "+w.Msg, "file", ds.Name, "line", w.Line)
+	}
+	if more := ds.Summary.Warnings - len(ds.Warnings); more > 0 {
+		c.log.Warn("labelled file: more warnings not shown", "file", ds.Name, "count", more)
+	}
+}
+
+// pretrained returns the pretrained vectors: given in the config, read from its file, or nil
+// for random initialisation. Their dimension must be the job's.
+func (c *Coordinator) pretrained() (*vectors.Vectors, error) {
+	f := c.cfg.Finetune
+	pre := f.Vectors
+	if pre == nil && f.Pretrained != "" {
+		var err error
+		pre, err = vectors.ReadFile(f.Pretrained, vectors.ReadOptions{
+			Format: f.PretrainedFormat, Logger: c.log})
+		if err != nil {
+			return nil, fmt.Errorf("finetune: pretrained vectors: %w", err)
+		}
+	}
+	if pre != nil && pre.Dim != c.cfg.Dim {
+		return nil, fmt.Errorf("finetune: pretrained vectors %s have dim %d, but the job's "+
+			"dim is %d; leave the dim unset to use %d, or give vectors of dim %d", f.Pretrained,
+			pre.Dim, c.cfg.Dim, pre.Dim, c.cfg.Dim)
+	}
+	return pre, nil
+}
+
+// matchPretrained finds each word's pretrained row and counts the training words that have
+// none.
+func (tk *ftTask) matchPretrained() {
+	tk.preRow = make([]int32, tk.vocab.Len())
+	for i, w := range tk.vocab.Words {
+		tk.preRow[i] = -1
+		if tk.pre == nil {
+			continue
+		}
+		if r, ok := tk.pre.Lookup(w); ok {
+			tk.preRow[i] = int32(r)
+		}
+	}
+	for i := range tk.vocab.Trained {
+		if tk.preRow[i] < 0 {
+			tk.missing++
+		}
+	}
+}
+
+// missingSample returns up to n of the most frequent training words without a pretrained
+// vector.
+func (tk *ftTask) missingSample(n int) []string {
+	var out []string
+	for i := 0; i < tk.vocab.Trained && len(out) < n; i++ {
+		if tk.preRow[i] < 0 {
+			out = append(out, tk.vocab.Words[i])
+		}
+	}
+	return out
+}
+
+// initRow fills dst with input row r's start value: its pretrained vector, or InitRow's.
+func (tk *ftTask) initRow(seed uint64, r uint32, dst []float32) {
+	if int(r) < len(tk.preRow) && tk.preRow[r] >= 0 {
+		copy(dst, tk.pre.Row(int(tk.preRow[r])))
+		return
+	}
+	classify.InitRow(seed, r, dst)
+}
+
+// exampleChunks cuts an epoch of n examples into chunks of positions.
+func (c *Coordinator) exampleChunks(n int) []shard.Chunk {
+	size := c.cfg.Finetune.chunkExamples(n)
+	var chunks []shard.Chunk
+	for start := 0; start < n; start += size {
+		chunks = append(chunks, shard.Chunk{ID: len(chunks), Path: c.cfg.Finetune.TrainFile,
+			Start: int64(start), End: int64(min(start+size, n))})
+	}
+	return chunks
+}
+
+// fillFinetuneLocked adds a fine-tuning job's settings to spec; c.mu must be held.
+func (c *Coordinator) fillFinetuneLocked(spec *skipgridpb.JobSpec) {
+	if !c.cfg.finetune() {
+		return
+	}
+	f := c.cfg.Finetune
+	spec.Kind = skipgridpb.JobKind_JOB_KIND_FINETUNE
+	spec.TrainFile = f.TrainFile
+	spec.FreezeEmbeddings = f.Freeze
+	spec.EmbeddingLrScale = f.EmbeddingLRScale
+	spec.BigramBuckets = uint32(f.BigramBuckets)
+	spec.BatchExamples = uint32(f.BatchExamples)
+	if ft := c.mu.ft; ft != nil {
+		spec.Labels = ft.labels
+		spec.Examples = ft.examples
+		spec.VocabSize = ft.words
+		spec.TrainWords = ft.examples
+	}
+}
