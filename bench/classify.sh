@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# classify.sh: fine-tune text classifiers with skipgrid and with fastText's
+# `supervised` on the same labelled files, and print test accuracy (mean and
+# spread over seeds) and training time for each.
+#
+# skipgrid runs three ways: (a) --random-init, (b) pretrained and
+# --freeze-embeddings, (c) pretrained and fine-tuned. fastText runs with and
+# without -pretrainedVectors (the same vectors, exported as .vec with
+# `skipgrid export --format text`), on the raw files and on copies whose text
+# is tokenized as skipgrid tokenizes it (lower-case words [a-z]+('[a-z]+)?)
+# and whose lines are shuffled once (fastText reads a file in order; skipgrid
+# shuffles every epoch, and a file sorted by label, as mr.train.txt is, ruins
+# an unshuffled run), so that the learning can be compared apart from the
+# tokenization and the order. Every
+# tool gets the same epochs, learning rate, dimension, word n-grams (bigram
+# buckets) and thread count.
+#
+# Usage: bench/classify.sh --pretrained DIR [--sets "trec mr sst2"]
+#                          [--seeds "1 2 3"] [--epochs N] [--lr F]
+#                          [--bigrams N] [--embedding-lr-scale F] [--threads N]
+#                          [--no-fasttext] [--match-passes] [--bin FILE] [--keep]
+#
+# NB: with -pretrainedVectors, fastText adds every pretrained word to its
+# dictionary as one more token, and its epochs are counted in tokens, so it
+# makes epochs * (train tokens + pretrained words) / train tokens passes over
+# the data (about 17 for TREC with 145k pretrained words, at -epoch 5).
+# --match-passes gives skipgrid's pretrained runs that many epochs too.
+set -uo pipefail
+
+ROOT=$(git rev-parse --show-toplevel) || { echo "classify.sh: run inside the repository" >&2; exit 2; }
+DATA="$ROOT/../shared/data/classify"
+
+usage() {
+	cat <<EOF
+Usage: bench/classify.sh --pretrained DIR [options]
+
+  --pretrained DIR   directory of a skipgrid training run (DIR/vectors.bin)
+  --sets "A B"       data sets under ../shared/data/classify, each with
+                     NAME.train.txt and NAME.test.txt (default "trec mr sst2")
+  --seeds "1 2 3"    seeds; every number is the mean over them (default 1 2 3)
+  --epochs N         epochs (default 5)
+  --lr F             starting learning rate (default 0.1)
+  --bigrams N        hashed word-bigram buckets; 0 for none (default 0);
+                     fastText gets -wordNgrams 2 -bucket N
+  --embedding-lr-scale F
+                     skipgrid's embedding learning rate over the
+                     classifier's (default 1, as fastText has it)
+  --no-fasttext      run skipgrid only
+  --match-passes     give skipgrid's pretrained runs as many epochs as
+                     fastText's -pretrainedVectors runs make passes (see NB)
+  --threads N        skipgrid workers and fastText threads (default 2)
+  --bin FILE         skipgrid binary (default: build one in the work directory)
+  --keep             keep the work directory (printed at the start)
+EOF
+}
+
+die() { echo "classify.sh: $*" >&2; exit 2; }
+
+pre=""
+sets="trec mr sst2"
+seeds="1 2 3"
+epochs=5
+lr=0.1
+bigrams=0
+scale=1
+fasttext=1
+match=0
+threads=2
+bin=""
+keep=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--pretrained) pre=$2; shift 2 ;;
+	--sets) sets=$2; shift 2 ;;
+	--seeds) seeds=$2; shift 2 ;;
+	--epochs) epochs=$2; shift 2 ;;
+	--lr) lr=$2; shift 2 ;;
+	--bigrams) bigrams=$2; shift 2 ;;
+	--embedding-lr-scale) scale=$2; shift 2 ;;
+	--no-fasttext) fasttext=0; shift ;;
+	--match-passes) match=1; shift ;;
+	--threads) threads=$2; shift 2 ;;
+	--bin) bin=$2; shift 2 ;;
+	--keep) keep=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument $1" ;;
+	esac
+done
+[ -n "$pre" ] || { usage >&2; die "--pretrained DIR is required"; }
+[ -f "$pre/vectors.bin" ] || die "$pre/vectors.bin does not exist"
+[ "$fasttext" = 0 ] || command -v fasttext >/dev/null ||
+	die "fasttext not found (Debian: apt-get install fasttext), or give --no-fasttext"
+command -v python3 >/dev/null || die "python3 not found"
+
+work=$(mktemp -d /tmp/skipgrid-classify.XXXXXX)
+echo "work directory: $work" >&2
+[ "$keep" = 1 ] || trap 'rm -rf "$work"' EXIT
+
+if [ -z "$bin" ]; then
+	bin="$work/skipgrid"
+	(cd "$ROOT" && go build -o "$bin" ./cmd/skipgrid) || die "go build failed"
+fi
+"$bin" export --from "$pre" --format text --out "$work/vectors.vec" >&2 ||
+	die "export of $pre/vectors.bin failed"
+dim=$(head -1 "$work/vectors.vec" | cut -d' ' -f2)
+
+ngram_args=(-wordNgrams 1)
+if [ "$bigrams" -gt 0 ]; then
+	ngram_args=(-wordNgrams 2 -bucket "$bigrams")
+fi
+
+# tokenize SRC DST [shuffle]: DST holds SRC's labels and its text as
+# skipgrid's words tokenizer reads it (exact for ASCII text), in a seeded
+# random order of the lines when a third argument is given.
+tokenize() {
+	python3 - "$@" <<'EOF'
+import random, re, sys
+word = re.compile(r"[a-z]+(?:'[a-z]+)?")
+out = []
+with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
+    for line in f:
+        fields = line.split()
+        i = 0
+        while i < len(fields) and fields[i].startswith("__label__"):
+            i += 1
+        out.append(" ".join(fields[:i] + word.findall(" ".join(fields[i:]).lower())) + "\n")
+if len(sys.argv) > 3:
+    random.Random(1).shuffle(out)
+with open(sys.argv[2], "w", encoding="utf-8") as g:
+    g.writelines(out)
+EOF
+}
+
+# now prints the time in seconds.
+now() { date +%s.%N; }
+
+# passes SET: the passes fastText makes with the pretrained vectors at
+# --epochs: tokens are the train file's labels, words and one end of line each.
+passes() {
+	local tokens words
+	tokens=$(awk '{ n += NF + 1 } END { print n }' "$work/$1.train.tok")
+	words=$(head -1 "$work/vectors.vec" | cut -d' ' -f1)
+	echo $(((epochs * (tokens + words) + tokens / 2) / tokens))
+}
+
+# skipgrid_run SET SEED MODE: prints "accuracy start end", the times around the
+# whole finetune command (vectors read, cluster up, training, model written).
+skipgrid_run() {
+	local set=$1 seed=$2 mode=$3 out="$work/sg-$1-$2-$3" args=() e=$epochs
+	case "$mode" in
+	random) args=(--random-init --dim "$dim") ;;
+	frozen) args=(--pretrained "$pre/vectors.bin" --freeze-embeddings) ;;
+	tuned) args=(--pretrained "$pre/vectors.bin") ;;
+	esac
+	if [ "$match" = 1 ] && [ "$mode" != random ]; then
+		e=$(passes "$set")
+	fi
+	local t0 t1 acc
+	t0=$(now)
+	"$bin" finetune "${args[@]}" --train "$DATA/$set.train.txt" --out "$out" \
+		--epochs "$e" --alpha "$lr" --bigrams "$bigrams" --seed "$seed" \
+		--embedding-lr-scale "$scale" \
+		--workers "$threads" --log-level error >/dev/null || { echo "nan 0 0"; return; }
+	t1=$(now)
+	acc=$("$bin" eval classify --model "$out" --test "$DATA/$set.test.txt" --json \
+		--log-level error |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["report"]["accuracy"])')
+	rm -rf "$out"
+	echo "$acc $t0 $t1"
+}
+
+# fasttext_run TRAIN TEST SEED [ARGS...]: prints "accuracy start end".
+fasttext_run() {
+	local train=$1 test=$2 seed=$3 model="$work/ft"
+	shift 3
+	local t0 t1 acc
+	t0=$(now)
+	fasttext supervised -input "$train" -output "$model" -epoch "$epochs" -lr "$lr" \
+		-dim "$dim" "${ngram_args[@]}" -thread "$threads" -seed "$seed" -verbose 0 "$@" \
+		>/dev/null || { echo "nan 0 0"; return; }
+	t1=$(now)
+	acc=$(fasttext test "$model.bin" "$test" | awk '$1 == "P@1" { print $2 }')
+	rm -f "$model.bin" "$model.vec"
+	echo "$acc $t0 $t1"
+}
+
+results="$work/results.txt"
+for set in $sets; do
+	[ -f "$DATA/$set.train.txt" ] || die "$DATA/$set.train.txt does not exist"
+	tokenize "$DATA/$set.train.txt" "$work/$set.train.tok" shuffle
+	tokenize "$DATA/$set.test.txt" "$work/$set.test.tok"
+	[ "$match" = 0 ] || echo "$set: pretrained runs get $(passes "$set") epochs" >&2
+	for seed in $seeds; do
+		echo "$set: seed $seed" >&2
+		for mode in random frozen tuned; do
+			echo "$set sg-$mode $(skipgrid_run "$set" "$seed" "$mode")" >>"$results"
+		done
+		[ "$fasttext" = 1 ] || continue
+		raw=("$DATA/$set.train.txt" "$DATA/$set.test.txt" "$seed")
+		tok=("$work/$set.train.tok" "$work/$set.test.tok" "$seed")
+		vec=(-pretrainedVectors "$work/vectors.vec")
+		echo "$set ft-raw-random $(fasttext_run "${raw[@]}")" >>"$results"
+		echo "$set ft-raw-pre $(fasttext_run "${raw[@]}" "${vec[@]}")" >>"$results"
+		echo "$set ft-tok-random $(fasttext_run "${tok[@]}")" >>"$results"
+		echo "$set ft-tok-pre $(fasttext_run "${tok[@]}" "${vec[@]}")" >>"$results"
+	done
+done
+
+# The table: mean accuracy and half range over the seeds, mean wall seconds,
+# and skipgrid's time over fastText's with the same start on the same files.
+python3 - "$results" "$(echo $seeds | wc -w)" <<'EOF'
+import sys
+from collections import defaultdict
+
+rows, sets = defaultdict(list), []
+for line in open(sys.argv[1]):
+    s, key, acc, t0, t1 = line.split()
+    if s not in sets:
+        sets.append(s)
+    rows[s, key].append((float(acc), float(t1) - float(t0)))
+names = [
+    ("sg-random", "skipgrid, random init", "ft-raw-random"),
+    ("sg-frozen", "skipgrid, pretrained, frozen", "ft-raw-pre"),
+    ("sg-tuned", "skipgrid, pretrained, fine-tuned", "ft-raw-pre"),
+    ("ft-raw-random", "fastText, raw text, random init", None),
+    ("ft-raw-pre", "fastText, raw text, pretrained", None),
+    ("ft-tok-random", "fastText, skipgrid's tokens, shuffled, random init", None),
+    ("ft-tok-pre", "fastText, skipgrid's tokens, shuffled, pretrained", None),
+]
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+print("| set | method | accuracy %% (mean of %s seeds ± half range) | seconds | "
+      "time / fastText |" % sys.argv[2])
+print("|---|---|---|---|---|")
+for s in sets:
+    for key, name, ref in names:
+        r = rows[s, key]
+        if not r:
+            continue
+        acc, sec = [a for a, _ in r], mean([t for _, t in r])
+        ratio = ""
+        if ref and rows[s, ref]:
+            ratio = "%.1f" % (sec / mean([t for _, t in rows[s, ref]]))
+        print("| %s | %s | %.2f ± %.2f | %.2f | %s |" % (
+            s, name, 100 * mean(acc), 50 * (max(acc) - min(acc)), sec, ratio))
+EOF
