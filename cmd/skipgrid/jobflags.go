@@ -96,7 +96,18 @@ func jobConfig(v *viper.Viper, numPS int, args []string) (coordinator.Config, er
 	}
 	c.LeaseTimeout = v.GetDuration("lease-timeout")
 	c.JobID = v.GetString("job-id")
-	if len(c.Corpus) == 0 {
+	switch train := v.GetString("train") != ""; {
+	case train && len(c.Corpus) > 0:
+		errs = append(errs, errors.New("--corpus and --train exclude each other: a job "+
+			"pretrains or fine-tunes"))
+	case train:
+		// A fine-tuning job of a multi-process coordinator; its alpha defaults as the
+		// finetune command's does.
+		errs = append(errs, finetuneSettings(v, &c)...)
+		if c.Alpha == 0 {
+			c.Alpha = 0.1
+		}
+	case len(c.Corpus) == 0:
 		errs = append(errs, errors.New("--corpus: give at least one corpus file"))
 	}
 	if c.OutDir == "" {

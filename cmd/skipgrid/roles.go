@@ -160,6 +160,7 @@ func newCoordinatorCmd() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	addJobFlags(fs)
+	addFinetuneFlags(fs)
 	addNodeFlags(fs, "coordinator")
 	fs.Int("ps", 1, "parameter-server shards to wait for")
 	fs.String("grpc-addr", "0.0.0.0:7070", "gRPC listen address")
@@ -173,12 +174,26 @@ func newCoordinatorCmd() *cobra.Command {
 	return cmd
 }
 
+// coordinatorJob reads the coordinator's job: pretraining on --corpus, or fine-tuning on
+// --train, whose pretrained vectors it reads here.
+func coordinatorJob(cmd *cobra.Command, v *viper.Viper, args []string,
+	log *slog.Logger) (coordinator.Config, error) {
+	jc, err := jobConfig(v, v.GetInt("ps"), args)
+	if v.GetString("train") == "" || err != nil {
+		return jc, err
+	}
+	if err := readPretrained(&jc, cmd.Flags().Changed("dim"), log); err != nil {
+		return jc, err
+	}
+	return jc, jc.Validate()
+}
+
 func runCoordinator(cmd *cobra.Command, args []string) error {
 	log, v, err := roleSetup(cmd)
 	if err != nil {
 		return err
 	}
-	jc, err := jobConfig(v, v.GetInt("ps"), args)
+	jc, err := coordinatorJob(cmd, v, args, log)
 	if err != nil {
 		return err
 	}
