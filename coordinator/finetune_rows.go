@@ -75,10 +75,8 @@ func (c *Coordinator) configureShardTables(ctx context.Context, set *shardSet, s
 	}
 	set.clients[s] = cl
 
-	req := &skipgridpb.ConfigureRequest{
-		JobId: c.cfg.JobID, Shard: uint32(s), NumShards: uint32(c.cfg.NumPS), Rows: rows,
-		Dim: uint32(c.cfg.Dim), Seed: c.cfg.Seed, Tables: tables,
-	}
+	req := c.configureRequest(s, rows)
+	req.Tables = tables
 	var resp *skipgridpb.ConfigureResponse
 	what := fmt.Sprintf("configure PS shard %d at %s", s, addr)
 	err = c.retry(ctx, what, func(ctx context.Context) error {

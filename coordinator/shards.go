@@ -70,30 +70,10 @@ func (c *Coordinator) configureShards(ctx context.Context, v *vocab.Vocab) (*sha
 	return set, nil
 }
 
+// configureShard dials shard s and configures it for a pretraining job of rows rows.
 func (c *Coordinator) configureShard(ctx context.Context, set *shardSet, s int,
 	rows uint64) error {
-	addr := set.addrs[s]
-	cl, err := c.dial(ctx, addr)
-	if err != nil {
-		return fmt.Errorf("dial PS shard %d at %s: %w", s, addr, err)
-	}
-	set.clients[s] = cl
-
-	req := c.configureRequest(s, rows)
-	var resp *skipgridpb.ConfigureResponse
-	what := fmt.Sprintf("configure PS shard %d at %s", s, addr)
-	err = c.retry(ctx, what, func(ctx context.Context) error {
-		resp, err = cl.Configure(ctx, req)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if want := uint64(len(set.rows[s])); resp.GetLocalRows() != want {
-		return fmt.Errorf("%s: the shard holds %d rows, the shard map gives it %d; the shard "+
-			"and the coordinator disagree on the shard map", what, resp.GetLocalRows(), want)
-	}
-	return nil
+	return c.configureShardTables(ctx, set, s, rows, c.configureRequest(s, rows).Tables)
 }
 
 // retry calls f until it succeeds, fails with an error other than Unavailable, or

@@ -168,15 +168,11 @@ func finetuneConfig(cmd *cobra.Command, v *viper.Viper, log *slog.Logger) (
 		v.GetFloat64("min-alpha")
 	c.Seed, c.Dim = v.GetUint64("seed"), v.GetInt("dim")
 	errs := finetuneSettings(v, &c)
-	switch v.GetString("tokenizer") {
-	case "words":
-		c.Tokenizer = skipgridpb.Tokenizer_TOKENIZER_WORDS
-	case "whitespace":
-		c.Tokenizer = skipgridpb.Tokenizer_TOKENIZER_WHITESPACE
-	default:
-		errs = append(errs, fmt.Errorf("--tokenizer %q: want words or whitespace",
-			v.GetString("tokenizer")))
+	tok, err := tokenizerFlag(v)
+	if err != nil {
+		errs = append(errs, err)
 	}
+	c.Tokenizer = tok
 	if c.OutDir == "" {
 		errs = append(errs, errors.New("--out: give the model's output directory"))
 	}

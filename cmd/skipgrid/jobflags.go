@@ -64,15 +64,11 @@ func jobConfig(v *viper.Viper, numPS int, args []string) (coordinator.Config, er
 	c.Sample, c.Alpha, c.MinAlpha = v.GetFloat64("sample"), v.GetFloat64("alpha"),
 		v.GetFloat64("min-alpha")
 	c.Seed = v.GetUint64("seed")
-	switch v.GetString("tokenizer") {
-	case "words":
-		c.Tokenizer = skipgridpb.Tokenizer_TOKENIZER_WORDS
-	case "whitespace":
-		c.Tokenizer = skipgridpb.Tokenizer_TOKENIZER_WHITESPACE
-	default:
-		errs = append(errs, fmt.Errorf("--tokenizer %q: want words or whitespace",
-			v.GetString("tokenizer")))
+	tok, err := tokenizerFlag(v)
+	if err != nil {
+		errs = append(errs, err)
 	}
+	c.Tokenizer = tok
 	c.MaxSentenceLen, c.BatchWords = v.GetInt("max-sentence"), v.GetInt("batch-words")
 	c.ChunkBytes = v.GetInt64("chunk-bytes")
 	switch v.GetString("values") {
@@ -117,4 +113,15 @@ func jobConfig(v *viper.Viper, numPS int, args []string) (coordinator.Config, er
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// tokenizerFlag reads --tokenizer.
+func tokenizerFlag(v *viper.Viper) (skipgridpb.Tokenizer, error) {
+	switch v.GetString("tokenizer") {
+	case "words":
+		return skipgridpb.Tokenizer_TOKENIZER_WORDS, nil
+	case "whitespace":
+		return skipgridpb.Tokenizer_TOKENIZER_WHITESPACE, nil
+	}
+	return 0, fmt.Errorf("--tokenizer %q: want words or whitespace", v.GetString("tokenizer"))
 }
