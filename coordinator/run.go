@@ -101,7 +101,7 @@ func (c *Coordinator) run(ctx context.Context) (*Result, error) {
 func (c *Coordinator) countVocab(ctx context.Context) (*vocab.Vocab, []shard.Chunk, error) {
 	chunks, err := planChunks(c.cfg.Corpus, c.cfg.ChunkBytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("plan chunks: %w", err)
+		return nil, nil, err // shard's errors already say "plan chunks" and name the file
 	}
 	c.log.Info("corpus planned", "files", len(c.cfg.Corpus), "chunks", len(chunks))
 	c.locked(func(co *core, now time.Time) {

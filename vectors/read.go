@@ -221,6 +221,14 @@ func (d *decoder) detect() (Format, error) {
 		}
 		return FormatBinary, nil
 	}
+	if f := bytes.Fields(first); len(f) == 2 && isCount(f[1]) {
+		// "word 70150": one integer per word is a vocabulary (skipgrid's vocab.txt,
+		// word2vec's -save-vocab), not vectors of dimension 1.
+		return 0, d.fail(where{line: 1, off: d.off}, ErrFormat,
+			"give the vectors file (vectors.bin or vectors.txt), not the vocabulary; force "+
+				"--format glove if this really is one-dimensional GloVe",
+			"%q looks like a vocabulary file (a word and its count)", clip(first))
+	}
 	if looksLikeRow(first) {
 		return FormatGloVe, nil
 	}
@@ -285,6 +293,19 @@ func cutPartialRune(b []byte) []byte {
 		return b[:i]
 	}
 	return b
+}
+
+// isCount reports whether b is a plain decimal count such as a vocabulary file holds.
+func isCount(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // looksLikeRow reports whether line is a word followed by at least one

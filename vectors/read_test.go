@@ -426,3 +426,18 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup(y) after Read = %d, %v; want 1, true", row, ok)
 	}
 }
+
+// TestVocabularyIsNotVectors: a vocabulary file ("word count" lines, as vocab.txt) must not
+// load as one-dimensional GloVe vectors under auto-detection.
+func TestVocabularyIsNotVectors(t *testing.T) {
+	_, err := Read(strings.NewReader("the 70150\nof 41222\nand 30011\n"), "vocab.txt",
+		ReadOptions{})
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "vocabulary") {
+		t.Fatalf("err = %v, want ErrFormat saying it looks like a vocabulary", err)
+	}
+	v, err := Read(strings.NewReader("the 0.5\nof 1\n"), "one-dim.txt",
+		ReadOptions{Format: FormatGloVe})
+	if err != nil || v.Dim != 1 || len(v.Words) != 2 {
+		t.Fatalf("forced GloVe of dim 1: %v, %+v", err, v)
+	}
+}

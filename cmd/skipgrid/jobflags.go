@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -105,6 +106,15 @@ func jobConfig(v *viper.Viper, numPS int, args []string) (coordinator.Config, er
 		}
 	case len(c.Corpus) == 0:
 		errs = append(errs, errors.New("--corpus: give at least one corpus file"))
+	}
+	for _, path := range c.Corpus {
+		// Checked here so that a typo fails before any node starts; the coordinator
+		// still checks what it reads.
+		if st, err := os.Stat(path); err != nil {
+			errs = append(errs, fmt.Errorf("--corpus: %w", err))
+		} else if st.IsDir() {
+			errs = append(errs, fmt.Errorf("--corpus: %s is a directory; give its files", path))
+		}
 	}
 	if c.OutDir == "" {
 		errs = append(errs, errors.New("--out: give an output directory"))

@@ -237,6 +237,10 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 	name := v.GetString("name")
 	node, err := startMember(v, log, member.Meta{Role: "coordinator", Name: name,
 		GRPCAddr: lis.Addr().String()}, func(m member.Meta) {
+		if p := coord.Status().Phase; p == "done" || p == "failed" {
+			log.Info("node left after the job ended", "node", m.Name, "role", m.Role)
+			return
+		}
 		log.Warn("gossip reports a node gone", "node", m.Name, "role", m.Role)
 		coord.NodeFailed(m.Name)
 	})
