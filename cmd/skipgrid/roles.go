@@ -251,7 +251,11 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 	gossip.Store(node)
 	log.Info("coordinator serving", "grpc", lis.Addr().String(), "http", v.GetString("http-addr"))
 
+	cleanup := removeIfCreated(jc.OutDir)
 	res, runErr := coord.Run(cmd.Context())
+	if runErr != nil {
+		cleanup()
+	}
 	_ = sleepCtx(cmd.Context(), v.GetDuration("linger"))
 	_ = node.Leave(time.Second)
 	if runErr != nil {

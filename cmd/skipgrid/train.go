@@ -62,6 +62,7 @@ func runTrain(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	cleanup := removeIfCreated(jc.OutDir)
 	ckptDir, err := prepareCheckpoints(v, &jc)
 	if err != nil {
 		return err
@@ -118,6 +119,9 @@ func runTrain(cmd *cobra.Command, args []string) error {
 
 	res, err := cluster.Run(ctx)
 	removeCheckpoints(ckptDir, cmd.Context().Err() != nil)
+	if err != nil {
+		cleanup()
+	}
 	cancel()
 	<-done
 	if d := v.GetDuration("linger"); httpAddr != "" && d > 0 {
@@ -167,4 +171,13 @@ func progress(ctx context.Context, coord *coordinator.Coordinator, done chan<- s
 			st.LastLoss, st.LearningRate))
 		_ = bar.Set64(int64(st.WordsDone))
 	}
+}
+
+// removeIfCreated returns a function that removes dir if it did not exist before and is
+// still empty, so that a job that fails early leaves no empty output directory behind.
+func removeIfCreated(dir string) func() {
+	if _, err := os.Stat(dir); err == nil {
+		return func() {}
+	}
+	return func() { _ = os.Remove(dir) } // Remove refuses a directory that is not empty
 }
