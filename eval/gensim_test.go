@@ -12,10 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/skipgrid/skipgrid/internal/gensimtest"
 	"github.com/skipgrid/skipgrid/vectors"
 )
-
-const python = "/usr/bin/python3"
 
 // gensimAnalogies scores a questions file with gensim's
 // evaluate_word_analogies (3CosAdd, case-insensitive, first rows only) and
@@ -29,30 +28,12 @@ _, sections = kv.evaluate_word_analogies(sys.argv[2], restrict_vocab=int(sys.arg
 print(json.dumps([[s["section"], len(s["correct"]), len(s["incorrect"])] for s in sections]))
 `
 
-// requireGensim skips the test when gensim cannot be found, or fails it when
-// the environment variable CI is set (CI installs python3-gensim).
-func requireGensim(t *testing.T) {
-	t.Helper()
-	find := "import importlib.util, sys; sys.exit(importlib.util.find_spec('gensim') is None)"
-	out, err := exec.Command(python, "-c", find).CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := "gensim is not importable by " + python + " (" + err.Error() + " " +
-		strings.TrimSpace(string(out)) + "); install python3-gensim to compare analogy " +
-		"scores with gensim's"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // TestAnalogyMatchesGensim compares Analogy with gensim, question by
 // question (one section each), on vectors where analogies often hold. The
 // vectors have no two words equal but for case: there gensim keeps both
 // spellings as candidates while Analogy keeps the first only.
 func TestAnalogyMatchesGensim(t *testing.T) {
-	requireGensim(t)
+	gensimtest.Require(t, "to compare analogy scores with gensim's")
 	const n, dim, count = 300, 8, 300
 	v := structured(11, n, dim)
 	for i, w := range v.Words {
@@ -71,7 +52,7 @@ func TestAnalogyMatchesGensim(t *testing.T) {
 	}
 
 	for _, restrict := range []int{n, 200} {
-		cmd := exec.Command(python, "-c", gensimAnalogies, vpath, qpath, strconv.Itoa(restrict))
+		cmd := exec.Command(gensimtest.Python, "-c", gensimAnalogies, vpath, qpath, strconv.Itoa(restrict))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()

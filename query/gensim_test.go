@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/skipgrid/skipgrid/internal/gensimtest"
 	"github.com/skipgrid/skipgrid/vectors"
 )
-
-const python = "/usr/bin/python3"
 
 // gensimQueries loads the word2vec binary file argv[1] with gensim, reads
 // a JSON object {"words": [...], "analogies": [[a, b, c], ...]} from stdin
@@ -35,24 +32,6 @@ out = {
 }
 json.dump(out, sys.stdout)
 `
-
-// requireGensim skips the test when gensim cannot be imported by python,
-// or fails it when the environment variable CI is set (CI installs
-// python3-gensim).
-func requireGensim(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command(python, "-c", "import gensim").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := "gensim is not importable by " + python + " (" + err.Error() + ": " +
-		strings.TrimSpace(string(out)) + "); install python3-gensim to compare answers " +
-		"with gensim's"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // gensimPair decodes gensim's (word, score) tuples, which JSON writes as
 // two-element arrays.
@@ -81,7 +60,7 @@ func (p *gensimPair) UnmarshalJSON(b []byte) error {
 // vectors, which is the 3CosAdd sum of cosines divided by |b - a + c|; the
 // test divides our scores by that norm, taken in float64 from the unit rows.
 func TestGensimAgrees(t *testing.T) {
-	requireGensim(t)
+	gensimtest.Require(t, "to compare answers with gensim's")
 	v := randomVectors(2014, 3000, 50)
 	path := filepath.Join(t.TempDir(), "vectors.bin")
 	if err := vectors.WriteFile(path, v, vectors.FormatBinary); err != nil {
@@ -131,7 +110,7 @@ func runGensim(t *testing.T, path string, words []string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, "-c", gensimQueries, path)
+	cmd := exec.Command(gensimtest.Python, "-c", gensimQueries, path)
 	cmd.Stdin = bytes.NewReader(req)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/skipgrid/skipgrid/internal/gensimtest"
 )
 
 // gensimDump loads each vectors file named on its command line (path, then
@@ -28,33 +30,12 @@ for path, mode in zip(args[0::2], args[1::2]):
         print("\t".join([w] + [repr(float(x)) for x in kv[w]]))
 `
 
-const python = "/usr/bin/python3"
-
-// requireGensim skips the test when gensim cannot be found, or fails it when
-// the environment variable CI is set (CI installs python3-gensim). Finding
-// the module is quicker than importing it; a broken install fails later.
-func requireGensim(t *testing.T) {
-	t.Helper()
-	find := "import importlib.util, sys; sys.exit(importlib.util.find_spec('gensim') is None)"
-	out, err := exec.Command(python, "-c", find).CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := "gensim is not importable by " + python + " (" + err.Error() + " " +
-		strings.TrimSpace(string(out)) + "); install python3-gensim to check that " +
-		"gensim reads the files this package writes"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // TestGensimReads writes vectors with ASCII and non-ASCII words (and a
 // control byte, a no-break space, U+0085) in both formats, values including
 // -0, subnormals and the float32 extremes, and checks that gensim reads the
 // same words in the same order with the same float32 values.
 func TestGensimReads(t *testing.T) {
-	requireGensim(t)
+	gensimtest.Require(t, "to check that gensim reads the files this package writes")
 	v := sample(3, 12, 5)
 	dir := t.TempDir()
 	bin, text := filepath.Join(dir, "vectors.bin"), filepath.Join(dir, "vectors.txt")
@@ -65,7 +46,7 @@ func TestGensimReads(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(python, "-c", gensimDump, bin, "bin", text, "text")
+	cmd := exec.Command(gensimtest.Python, "-c", gensimDump, bin, "bin", text, "text")
 	cmd.Env = append(os.Environ(), "PYTHONIOENCODING=utf-8")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
