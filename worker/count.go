@@ -136,8 +136,6 @@ type leaseGuard struct {
 	once   sync.Once
 	w      *Worker
 	lease  uint64
-	// wordsDone is the coordinator's latest global progress, from the last heartbeat.
-	wordsDone atomic.Uint64
 }
 
 // guard starts heartbeats for lease every quarter of the lease deadline.
@@ -182,8 +180,6 @@ func (g *leaseGuard) run(parent context.Context, every time.Duration) {
 			g.w.log.Warn("lease lost: abandoning the chunk", "lease", g.lease)
 			g.cancel(errLeaseLost)
 			return
-		default:
-			g.wordsDone.Store(resp.GetWordsDone())
 		}
 	}
 }
