@@ -134,19 +134,15 @@ func (c *Cluster) wire() error {
 		byAddr[addr] = rpc.InMemPS{Server: s}
 	}
 
-	c.dial = func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		if c.cfg.Transport == TransportInMem {
+	c.dial = rpc.PSDialer()
+	if c.cfg.Transport == TransportInMem {
+		c.dial = func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
 			cl, ok := byAddr[addr]
 			if !ok {
 				return nil, fmt.Errorf("no in-memory shard at %q", addr)
 			}
 			return cl, nil
 		}
-		conn, err := rpc.Dial(addr, nil)
-		if err != nil {
-			return nil, err
-		}
-		return skipgridpb.NewParameterServerClient(conn), nil
 	}
 
 	coord, err := coordinator.New(c.cfg.Coordinator, c.dial)

@@ -136,3 +136,16 @@ func (c InMemPS) Checkpoint(ctx context.Context, in *skipgridpb.CheckpointReques
 	_ ...grpc.CallOption) (*skipgridpb.CheckpointResponse, error) {
 	return c.Server.Checkpoint(ctx, in)
 }
+
+// PSDialer returns a function that dials parameter-server shards over gRPC with opts, the
+// form the coordinator and workers take. The connections live as long as the process.
+func PSDialer(opts ...grpc.DialOption) func(context.Context, string) (
+	skipgridpb.ParameterServerClient, error) {
+	return func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
+		conn, err := Dial(addr, nil, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return skipgridpb.NewParameterServerClient(conn), nil
+	}
+}

@@ -207,13 +207,7 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 	jc.Resume = true
 	jc.CheckpointEvery = v.GetDuration("checkpoint-every")
 	jc.ShardDownTimeout = v.GetDuration("shard-down-timeout")
-	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		conn, err := rpc.Dial(addr, nil, dialOpts...)
-		if err != nil {
-			return nil, err
-		}
-		return skipgridpb.NewParameterServerClient(conn), nil
-	}
+	dial := rpc.PSDialer(dialOpts...)
 	coord, err := coordinator.New(jc, dial)
 	if err != nil {
 		return err
@@ -442,13 +436,7 @@ func runWorker(cmd *cobra.Command, _ []string) error {
 	wcfg := worker.DefaultConfig(name)
 	wcfg.Threads, wcfg.Logger, wcfg.RetryFor = v.GetInt("threads"), log, v.GetDuration("retry-for")
 	wcfg.Registerer = reg
-	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		c, err := rpc.Dial(addr, nil, dialOpts...)
-		if err != nil {
-			return nil, err
-		}
-		return skipgridpb.NewParameterServerClient(c), nil
-	}
+	dial := rpc.PSDialer(dialOpts...)
 	w, err := worker.New(wcfg, skipgridpb.NewCoordinatorClient(conn), dial)
 	if err != nil {
 		return err
