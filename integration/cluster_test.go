@@ -58,13 +58,16 @@ type proc struct {
 
 // cluster tracks the processes of one test and kills them all at cleanup.
 type cluster struct {
-	t     *testing.T
+	t *testing.T
+	// logs holds the processes' output. It is made before the cleanup that prints the
+	// output of a failed test is registered, so that it is removed after that runs.
+	logs  string
 	mu    sync.Mutex
 	procs []*proc
 }
 
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t}
+	c := &cluster{t: t, logs: t.TempDir()}
 	t.Cleanup(func() {
 		for _, p := range c.procs {
 			_ = p.cmd.Process.Kill()
@@ -90,7 +93,13 @@ func tail(b []byte, n int) []byte {
 // start runs the binary with args; its output goes to a log file in the test's temp dir.
 func (c *cluster) start(name string, args ...string) *proc {
 	c.t.Helper()
-	logPath := filepath.Join(c.t.TempDir(), name+".log")
+	logPath := filepath.Join(c.logs, name+".log")
+	for n := 2; ; n++ { // a name started twice gets a second file
+		if _, err := os.Stat(logPath); err != nil {
+			break
+		}
+		logPath = filepath.Join(c.logs, fmt.Sprintf("%s.%d.log", name, n))
+	}
 	f, err := os.Create(logPath)
 	if err != nil {
 		c.t.Fatal(err)
