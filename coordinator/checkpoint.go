@@ -76,6 +76,8 @@ type shardWatch struct {
 	LastCheckpoint  uint64    `json:"last_checkpoint"`
 	LastRowsSince   uint64    `json:"last_rows_since"`
 	LastPushesSince uint64    `json:"last_pushes_since"`
+	// LastPushes is the pushes the shard had applied at that answer.
+	LastPushes uint64 `json:"last_pushes"`
 	// FailingSince is the first failed call since the last answer (zero while it answers).
 	FailingSince time.Time `json:"failing_since"`
 	// Recheck asks Run to look at the shard at once: it registered again.
@@ -100,6 +102,8 @@ type Recovery struct {
 	ChunksRolledBack int `json:"chunks_rolled_back"`
 	// CoordinatorResumes counts the starts of the coordinator that resumed the job.
 	CoordinatorResumes int `json:"coordinator_resumes"`
+	// Failovers counts the backups that took over from a lost primary (replicas.go).
+	Failovers int `json:"failovers"`
 	// Events lists the shard restarts, in order.
 	Events []RecoveryEvent `json:"events"`
 }
@@ -133,6 +137,15 @@ type RecoveryEvent struct {
 	// failed; RecoverySeconds runs from it to the rollback.
 	DownSince       time.Time `json:"down_since"`
 	RecoverySeconds float64   `json:"recovery_seconds"`
+	// Failover marks a backup taking over from the primary at FailoverFrom: nothing was
+	// rolled back, because the backup held every push the primary acknowledged. The pushes
+	// the primary had applied at its last Stats answer and those the backup had applied at
+	// its last one are kept as evidence.
+	Failover              bool   `json:"failover,omitempty"`
+	FailoverFrom          string `json:"failover_from,omitempty"`
+	FailoverTo            string `json:"failover_to,omitempty"`
+	PrimaryPushesLastPoll uint64 `json:"primary_pushes_last_poll,omitempty"`
+	BackupPushes          uint64 `json:"backup_pushes,omitempty"`
 }
 
 // watch returns shard s's watch record, sizing the list on first use.
@@ -165,6 +178,7 @@ func (w *shardWatch) observe(resp *skipgridpb.StatsResponse, now time.Time) {
 	w.LastAt, w.LastCheckpoint = now, resp.GetCheckpointId()
 	w.LastRowsSince, w.LastPushesSince = resp.GetRowsPushedSinceCheckpoint(),
 		resp.GetPushesSinceCheckpoint()
+	w.LastPushes = resp.GetPushes()
 	w.FailingSince = time.Time{}
 }
 
@@ -376,6 +390,9 @@ func (c *Coordinator) train(ctx context.Context, set *shardSet) error {
 			if err := c.watchShards(ctx, set, ls.poll); err != nil {
 				return err
 			}
+			if err := c.watchBackups(ctx, set); err != nil {
+				return err
+			}
 		}
 		if ls.checkpoint {
 			c.checkpointShards(ctx, set)
@@ -483,7 +500,7 @@ func (c *Coordinator) judgeShard(ctx context.Context, set *shardSet, s int,
 	if err == nil && resp.GetShard() != uint32(s) {
 		err = fmt.Errorf("the shard at %s answers as shard %d", set.addrs[s], resp.GetShard())
 	}
-	var restarted bool
+	var restarted, promote bool
 	var failErr error
 	c.locked(func(co *core, now time.Time) {
 		w := co.watch(s)
@@ -495,7 +512,7 @@ func (c *Coordinator) judgeShard(ctx context.Context, set *shardSet, s int,
 			}
 			w.Unwatched = true
 		case err != nil:
-			failErr = c.silentShard(co, w, set, s, err, now)
+			promote, failErr = c.silentShard(co, w, set, s, err, now)
 		case w.Incarnation == 0 && resp.GetRestored() && co.Durable.LastCheckpoint == 0:
 			co.fail(fmt.Sprintf("PS shard %d at %s restored checkpoint %d of job %q, but this "+
 				"job has taken no checkpoint: the checkpoint is of an earlier run; clear the "+
@@ -516,16 +533,35 @@ func (c *Coordinator) judgeShard(ctx context.Context, set *shardSet, s int,
 			w.observe(resp, now)
 		}
 	})
-	if failErr != nil || !restarted {
+	if failErr != nil {
 		return failErr
 	}
-	return c.recoverShard(ctx, set, s, resp)
+	if restarted && c.hasBackup(s) {
+		c.log.Warn("PS shard restarted; its backup, which holds every acknowledged update, "+
+			"takes over instead of a rollback", "shard", s, "address", set.addrs[s])
+		promote = true
+	}
+	switch {
+	case promote:
+		return c.promote(ctx, set, s)
+	case restarted:
+		return c.recoverShard(ctx, set, s, resp)
+	}
+	return nil
 }
 
-// silentShard records a failed call to shard s and fails the job once the shard has been
+// hasBackup reports whether shard s has a live backup.
+func (c *Coordinator) hasBackup(s int) bool {
+	var ok bool
+	c.locked(func(co *core, _ time.Time) { ok = len(co.PS[s].live()) > 0 })
+	return ok
+}
+
+// silentShard records a failed call to shard s. It asks for a failover once the shard has
+// been silent for FailoverAfter and has a live backup, and fails the job once it has been
 // silent for ShardDownTimeout; c.mu is held.
 func (c *Coordinator) silentShard(co *core, w *shardWatch, set *shardSet, s int, err error,
-	now time.Time) error {
+	now time.Time) (bool, error) {
 	rows, total := len(set.rows[s]), 0
 	for _, r := range set.rows {
 		total += len(r)
@@ -537,8 +573,11 @@ func (c *Coordinator) silentShard(co *core, w *shardWatch, set *shardSet, s int,
 			"fails_job_after", c.cfg.ShardDownTimeout)
 	}
 	silent := now.Sub(w.FailingSince)
+	if len(co.PS[s].live()) > 0 && silent > c.cfg.FailoverAfter {
+		return true, nil
+	}
 	if silent <= c.cfg.ShardDownTimeout {
-		return nil
+		return false, nil
 	}
 	co.fail(fmt.Sprintf("PS shard %d at %s (owns %d of %d rows) has not answered for %v, "+
 		"longer than the shard down timeout of %v (last error: %v); the job cannot finish "+
@@ -546,7 +585,7 @@ func (c *Coordinator) silentShard(co *core, w *shardWatch, set *shardSet, s int,
 		"directory, then the coordinator with the same output directory, to resume",
 		s, set.addrs[s], rows, total, silent.Round(100*time.Millisecond), c.cfg.ShardDownTimeout,
 		err, c.cfg.stateDir()))
-	return fmt.Errorf("%w (%w): %s", ErrJobFailed, ErrShardDown, co.FailReason)
+	return false, fmt.Errorf("%w (%w): %s", ErrJobFailed, ErrShardDown, co.FailReason)
 }
 
 // recoverShard configures restarted shard s again (a shard restored from a checkpoint keeps

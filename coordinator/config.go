@@ -30,6 +30,7 @@ const (
 const (
 	maxDim      = 1 << 14
 	maxNumPS    = 1 << 16
+	maxReplicas = 8
 	maxWindow   = 1 << 10
 	maxNegative = 1 << 10
 	maxEpochs   = 1 << 20
@@ -114,8 +115,16 @@ type Config struct {
 	// the one at the end of every epoch; 0 means at epoch ends only.
 	CheckpointEvery time.Duration
 	// ShardDownTimeout fails the job when a PS shard does not answer for this long during
-	// training (a shard that never comes back).
+	// training (a shard that never comes back) and has no backup to take over.
 	ShardDownTimeout time.Duration
+	// Replicas is the number of copies of every shard (1: none). With more, the job waits
+	// for every copy to register; a shard's primary acknowledges a push once every backup
+	// has applied it, and a backup takes over when the primary does not answer for
+	// FailoverAfter, so that no acknowledged update is lost.
+	Replicas int
+	// FailoverAfter is how long a primary with a live backup may stay silent before the
+	// backup takes over.
+	FailoverAfter time.Duration
 
 	// Status page.
 
@@ -174,6 +183,8 @@ func DefaultConfig() Config {
 		Finetune:       DefaultFinetuneConfig(),
 
 		ShardDownTimeout: 3 * time.Minute,
+		Replicas:         1,
+		FailoverAfter:    3 * time.Second,
 	}
 }
 
@@ -219,6 +230,12 @@ func (c Config) Validate() error {
 	}
 	if c.NumPS < 1 || c.NumPS > maxNumPS {
 		bad("num ps: %d is not in [1, %d]", c.NumPS, maxNumPS)
+	}
+	if c.Replicas < 1 || c.Replicas > maxReplicas {
+		bad("replicas: %d is not in [1, %d]", c.Replicas, maxReplicas)
+	}
+	if c.Replicas > 1 && c.FailoverAfter <= 0 {
+		bad("failover after: %v must be positive with replicas", c.FailoverAfter)
 	}
 	errs = append(errs, c.validateTraining()...)
 	errs = append(errs, c.validateTiming()...)

@@ -30,6 +30,8 @@ type coreSettings struct {
 	MaxAttempts  int
 	Alpha        float64
 	MinAlpha     float64
+	// Replicas is the copies of every shard; 0 means 1.
+	Replicas int
 }
 
 // lease is one task handed to one worker.
@@ -54,12 +56,16 @@ type worker struct {
 	LastHeartbeat time.Time `json:"last_heartbeat"`
 }
 
-// psShard is what the core knows of one PS shard.
+// psShard is what the core knows of one PS shard: the copy that serves it (its primary) and,
+// when the job keeps replicas, its other copies.
 type psShard struct {
 	Name       string `json:"name"`
 	Address    string `json:"address"`
 	Registered bool   `json:"registered"`
 	Alive      bool   `json:"alive"`
+	// Replica is the serving copy's replica index (replicas.go).
+	Replica int        `json:"replica"`
+	Backups []psBackup `json:"backups,omitempty"`
 }
 
 // epochStats sums the accepted training results of one epoch.
@@ -130,11 +136,17 @@ type core struct {
 }
 
 func newCore(set coreSettings, log *slog.Logger, now time.Time) *core {
+	ps := make([]psShard, set.NumPS)
+	for i := range ps {
+		for r := 1; r < set.Replicas; r++ {
+			ps[i].Backups = append(ps[i].Backups, psBackup{Replica: r})
+		}
+	}
 	return &core{
 		log:          log,
 		set:          set,
 		Phase:        skipgridpb.Phase_PHASE_STARTING,
-		PS:           make([]psShard, set.NumPS),
+		PS:           ps,
 		Workers:      make(map[string]*worker),
 		Leases:       make(map[uint64]*lease),
 		NextLease:    1,
@@ -179,7 +191,8 @@ func (c *core) registerPS(name string, idx uint32, addr string) error {
 	} else if !p.Registered {
 		c.log.Info("PS shard registered", "shard", idx, "name", name, "address", addr)
 	}
-	*p = psShard{Name: name, Address: addr, Registered: true, Alive: true}
+	// The copy index and the backups stay: they are the shard's, not this copy's.
+	p.Name, p.Address, p.Registered, p.Alive = name, addr, true, true
 	return nil
 }
 
@@ -199,7 +212,7 @@ func (c *core) registerWorker(name string, now time.Time) bool {
 func (c *core) missingPS() []int {
 	var missing []int
 	for i, p := range c.PS {
-		if !p.Registered {
+		if !p.Registered || p.missingBackup() {
 			missing = append(missing, i)
 		}
 	}

@@ -125,6 +125,11 @@ func (p *fakePS) Checkpoint(context.Context, *skipgridpb.CheckpointRequest,
 	return nil, status.Error(codes.Unimplemented, "fake PS writes no checkpoints")
 }
 
+func (p *fakePS) SetBackups(context.Context, *skipgridpb.SetBackupsRequest,
+	...grpc.CallOption) (*skipgridpb.SetBackupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "fake PS forwards to no backups")
+}
+
 // fakeCluster is a coordinator with fake PS shards and a fake clock.
 type fakeCluster struct {
 	c     *Coordinator

@@ -90,7 +90,7 @@ func (c *Coordinator) configureShardTables(ctx context.Context, set *shardSet, s
 		return fmt.Errorf("%s: the shard holds %d rows, the shard map gives it %d; the shard "+
 			"and the coordinator disagree on the shard map", what, resp.GetLocalRows(), want)
 	}
-	return nil
+	return c.configureBackups(ctx, set, s, req)
 }
 
 // loadRows pushes every input row's start value (pretrained vector or InitRow) onto the

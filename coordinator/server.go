@@ -73,7 +73,8 @@ func New(cfg Config, dial Dialer) (*Coordinator, error) {
 	c := &Coordinator{cfg: cfg, dial: dial, log: log, now: time.Now,
 		wake: make(chan struct{}, 1), mon: newMonitor(cfg)}
 	set := coreSettings{NumPS: cfg.NumPS, Epochs: cfg.Epochs, LeaseTimeout: cfg.LeaseTimeout,
-		MaxAttempts: cfg.MaxAttempts, Alpha: cfg.Alpha, MinAlpha: cfg.MinAlpha}
+		MaxAttempts: cfg.MaxAttempts, Alpha: cfg.Alpha, MinAlpha: cfg.MinAlpha,
+		Replicas: cfg.Replicas}
 	c.mu.core = newCore(set, log, c.now())
 	if err := c.openState(); err != nil {
 		return nil, err
@@ -116,7 +117,8 @@ func (c *Coordinator) Register(_ context.Context, req *skipgridpb.RegisterReques
 	c.locked(func(co *core, now time.Time) {
 		switch req.GetRole() {
 		case skipgridpb.Role_ROLE_PS:
-			err = co.registerPS(req.GetName(), req.GetShard(), req.GetAddress())
+			err = co.registerCopy(req.GetName(), req.GetShard(), req.GetReplica(),
+				req.GetAddress())
 		case skipgridpb.Role_ROLE_WORKER:
 			if co.registerWorker(req.GetName(), now) {
 				c.log.Info("worker registered", "worker", req.GetName())
@@ -169,6 +171,7 @@ func (c *Coordinator) jobSpec() *skipgridpb.JobSpec {
 		ValueCodec:     uint32(cfg.ValueCodec),
 		Compression:    uint32(cfg.Compression),
 		LeaseMs:        uint32(cfg.LeaseTimeout / time.Millisecond),
+		Replicas:       uint32(cfg.Replicas),
 	}
 }
 

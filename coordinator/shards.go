@@ -34,6 +34,8 @@ type shardSet struct {
 	clients []skipgridpb.ParameterServerClient
 	// rows[s] holds the global row ids shard s owns, ascending.
 	rows [][]uint32
+	// copies reach the shards' backups (replicas.go).
+	copies copyLinks
 }
 
 // ownedRows lists the rows of every shard of m, ascending, in one pass over the rows.

@@ -28,6 +28,8 @@ type Config struct {
 	// CheckpointDir is where Checkpoint writes this shard's files (shard-<n>-<id>.ckpt) and
 	// where New looks for one to restore; empty means the shard keeps no checkpoints.
 	CheckpointDir string
+	// Dial reaches the backups SetBackups names; nil refuses backups.
+	Dial Dialer
 }
 
 // DefaultConfig returns the configuration of shard 0 named "ps-0" with payload.DefaultLimits

@@ -13,9 +13,11 @@ import (
 
 // Push adds sparse deltas to rows. The whole push is checked first (tables, payloads, ids in
 // range and owned, dims, finite values); a push with any fault is refused whole, logged with
-// its sender and counted as rejected, and nothing of it is applied.
-func (s *Server) Push(_ context.Context, req *skipgridpb.PushRequest) (*skipgridpb.PushResponse,
-	error) {
+// its sender and counted as rejected, and nothing of it is applied. A push whose (sender, seq)
+// this shard applied already is not applied again. A primary with backups (SetBackups)
+// acknowledges a push only once every backup has applied it too.
+func (s *Server) Push(ctx context.Context, req *skipgridpb.PushRequest) (
+	*skipgridpb.PushResponse, error) {
 	sc := s.pool.Get().(*scratch)
 	defer s.pool.Put(sc)
 
@@ -28,19 +30,31 @@ func (s *Server) Push(_ context.Context, req *skipgridpb.PushRequest) (*skipgrid
 	}
 
 	rows := 0
-	for b, t := range tables {
-		blk := &sc.blocks[b]
-		for r, id := range blk.IDs {
-			t.add(t.m.Local(id), blk.Row(r))
-		}
-		rows += blk.N
+	for b := range tables {
+		rows += sc.blocks[b].N
 	}
-	// TODO(skipgrid): a finite delta can still overflow a row to Inf; rows that large mean
-	// training diverged already, which the workers' loss check reports, so it is not checked
-	// here.
+	if s.repl.claim(req.GetSender(), req.GetSeq()) {
+		for b, t := range tables {
+			blk := &sc.blocks[b]
+			for r, id := range blk.IDs {
+				t.add(t.m.Local(id), blk.Row(r))
+			}
+		}
+		// TODO(skipgrid): a finite delta can still overflow a row to Inf; rows that large
+		// mean training diverged already, which the workers' loss check reports, so it is
+		// not checked here.
+		s.stats.pushes.Add(1)
+		s.stats.rowsPushed.Add(uint64(rows))
+		if req.GetForwarded() {
+			s.repl.forwarded.Add(1)
+		}
+	} else {
+		s.repl.duplicates.Add(1)
+	}
 
-	s.stats.pushes.Add(1)
-	s.stats.rowsPushed.Add(uint64(rows))
+	if err := s.forward(ctx, req); err != nil {
+		return nil, err
+	}
 	return &skipgridpb.PushResponse{RowsApplied: uint64(rows)}, nil
 }
 

@@ -37,6 +37,8 @@ type Server struct {
 	pool sync.Pool
 	// ck is the checkpoint bookkeeping (checkpoint.go).
 	ck checkpointState
+	// repl is the replication state (replica.go).
+	repl replication
 }
 
 // counters are the traffic totals Stats and the metrics report.
@@ -227,6 +229,7 @@ func (s *Server) Stats(context.Context, *skipgridpb.StatsRequest) (*skipgridpb.S
 		resp.TableBytes = j.tableBytes()
 	}
 	s.fillCheckpointStats(resp)
+	s.replicationStats(resp)
 	return resp, nil
 }
 

@@ -137,6 +137,12 @@ func (c InMemPS) Checkpoint(ctx context.Context, in *skipgridpb.CheckpointReques
 	return c.Server.Checkpoint(ctx, in)
 }
 
+// SetBackups calls the server's SetBackups.
+func (c InMemPS) SetBackups(ctx context.Context, in *skipgridpb.SetBackupsRequest,
+	_ ...grpc.CallOption) (*skipgridpb.SetBackupsResponse, error) {
+	return c.Server.SetBackups(ctx, in)
+}
+
 // PSDialer returns a function that dials parameter-server shards over gRPC with opts, the
 // form the coordinator and workers take. The connections live as long as the process.
 func PSDialer(opts ...grpc.DialOption) func(context.Context, string) (

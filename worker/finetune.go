@@ -71,7 +71,7 @@ func (w *Worker) finetuneThread(ctx context.Context) (*ftThread, error) {
 	}
 	th := &ftThread{job: j, trainer: classify.NewTrainer(j.dim, j.labels), permEpoch: -1,
 		slot: map[int32]int32{}}
-	th.clsRoute.build(j.clsShard, len(j.rows.ps), [2][]uint32{j.clsIDs, nil})
+	th.clsRoute.build(j.clsShard, j.rows.links.len(), [2][]uint32{j.clsIDs, nil})
 	return th, nil
 }
 
@@ -105,16 +105,12 @@ func (w *Worker) finetuneJob(ctx context.Context, spec *skipgridpb.JobSpec) (*ft
 	if err != nil {
 		return nil, err
 	}
-	for s, addr := range spec.GetPsAddresses() {
-		c, err := w.dial(ctx, addr)
-		if err != nil {
-			return nil, fmt.Errorf("dial shard %d at %s: %w", s, addr, err)
-		}
-		j.rows.ps = append(j.rows.ps, c)
+	if j.rows.links, err = w.dialShards(ctx, spec); err != nil {
+		return nil, err
 	}
 	w.log.Info("fine-tuning state ready", "examples", j.data.Len(), "words", v.Len(),
 		"labels", j.labels, "bigram_buckets", spec.GetBigramBuckets(), "frozen", j.frozen,
-		"shards", len(j.rows.ps), "dim", j.dim)
+		"shards", j.rows.links.len(), "dim", j.dim)
 	w.mu.ft = j
 	return j, nil
 }
@@ -230,7 +226,7 @@ func (w *Worker) ftStep(ctx context.Context, th *ftThread, idx []int32, run *ftR
 	}
 
 	th.collect(idx)
-	th.routeBatch(len(j.rows.ps))
+	th.routeBatch(j.rows.links.len())
 	th.bufs[0] = resize(th.bufs[0], len(th.inIDs)*j.dim)
 	th.bufs[1] = resize(th.bufs[1], j.labels*j.dim)
 	for t := range th.bufs {

@@ -96,8 +96,11 @@ func (j *trainJob) pull(ctx context.Context, w *Worker, r *route, bufs [2][]floa
 
 			var resp *skipgridpb.PullResponse
 			err := w.retry(ctx, j.shardCall("pull from", s), func(ctx context.Context) error {
+				cl, _ := w.client(ctx, j.links, s)
 				var err error
-				resp, err = j.ps[s].Pull(ctx, req)
+				if resp, err = cl.Pull(ctx, req); err != nil {
+					j.links.failed()
+				}
 				return err
 			})
 			if err != nil {
@@ -138,10 +141,12 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 	tr *traffic) error {
 	dim := int(j.spec.GetDim())
 	reqs := make([]*skipgridpb.PushRequest, len(r.ids))
+	rowCounts := make([]int, len(r.ids))
 	var ids []uint32
 	var delta []float32
 	for s := range r.ids {
-		req := &skipgridpb.PushRequest{Sender: w.cfg.Name, JobId: j.spec.GetJobId()}
+		req := &skipgridpb.PushRequest{Sender: w.cfg.Name, JobId: j.spec.GetJobId(),
+			Seq: w.pushSeq.Add(1)}
 		for t, table := range j.tableList() {
 			ids, delta = ids[:0], delta[:0]
 			for k, slot := range r.slots[s][t] {
@@ -171,6 +176,7 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 			}
 			req.Rows = append(req.Rows, &skipgridpb.Rows{Table: table, Payload: body})
 			tr.pushed += uint64(len(body))
+			rowCounts[s] += len(ids)
 		}
 		if len(req.Rows) > 0 {
 			reqs[s] = req
@@ -183,12 +189,21 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 			continue
 		}
 		g.Go(func() error {
-			// TODO(skipgrid): a push whose answer is lost is retried and may be applied twice,
-			// because pushes carry no sequence number the shard could deduplicate on.
-			return w.retry(ctx, j.shardCall("push to", s), func(ctx context.Context) error {
-				_, err := j.ps[s].Push(ctx, req)
+			// A retry repeats req.Seq, so a shard that applied the first attempt (whose
+			// answer was lost) does not apply it twice.
+			err := w.retry(ctx, j.shardCall("push to", s), func(ctx context.Context) error {
+				cl, _ := w.client(ctx, j.links, s)
+				_, err := cl.Push(ctx, req)
+				if err != nil {
+					j.links.failed()
+				}
 				return err
 			})
+			if err == nil {
+				j.links.acked[s].pushes.Add(1)
+				j.links.acked[s].rows.Add(uint64(rowCounts[s]))
+			}
+			return err
 		})
 	}
 	return g.Wait()
@@ -196,8 +211,11 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 
 // shardCall names a call to shard s for errors: its address and the rows it owns.
 func (j *trainJob) shardCall(verb string, s int) string {
-	return fmt.Sprintf("%s shard %d at %s (owns %d of %d rows)", verb, s,
-		j.spec.GetPsAddresses()[s], j.shardRows[s], len(j.shardOf))
+	j.links.mu.Lock()
+	addr := j.links.addrs[s]
+	j.links.mu.Unlock()
+	return fmt.Sprintf("%s shard %d at %s (owns %d of %d rows)", verb, s, addr,
+		j.shardRows[s], len(j.shardOf))
 }
 
 // nonFiniteError is a NaN or infinite value about to be pushed.

@@ -22,7 +22,7 @@ type trainJob struct {
 	params    word2vec.Params
 	sampler   *word2vec.Sampler
 	sub       *word2vec.Subsampler
-	ps        []skipgridpb.ParameterServerClient
+	links     *shardLinks
 	shardOf   []uint8 // shard of each row id
 	shardRows []int   // rows each shard owns
 	keyOpts   payload.Options
@@ -62,15 +62,11 @@ func (w *Worker) trainJob(ctx context.Context) (*trainJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	for s, addr := range spec.GetPsAddresses() {
-		c, err := w.dial(ctx, addr)
-		if err != nil {
-			return nil, fmt.Errorf("dial shard %d at %s: %w", s, addr, err)
-		}
-		j.ps = append(j.ps, c)
+	if j.links, err = w.dialShards(ctx, spec); err != nil {
+		return nil, err
 	}
 	w.log.Info("training state ready", "vocab", v.Len(), "train_words", v.TrainWords(),
-		"shards", len(j.ps), "model", j.params.Model, "dim", j.params.Dim)
+		"shards", j.links.len(), "model", j.params.Model, "dim", j.params.Dim)
 	w.mu.train = j
 	return j, nil
 }
@@ -236,7 +232,7 @@ func (w *Worker) step(ctx context.Context, th *thread, run *chunkRun) error {
 	th.ids, th.ends = th.ids[:0], th.ends[:0]
 
 	bySlot := [2][]uint32{th.planner.InIDs, th.planner.OutIDs}
-	th.route.build(j.shardOf, len(j.ps), bySlot)
+	th.route.build(j.shardOf, j.links.len(), bySlot)
 	dim := j.params.Dim
 	for t := range tables {
 		th.bufs[t] = resize(th.bufs[t], len(bySlot[t])*dim)

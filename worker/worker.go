@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,9 @@ type Worker struct {
 	coord skipgridpb.CoordinatorClient
 	dial  Dialer
 	met   *metrics
+	// pushSeq numbers this worker's pushes; it starts at the clock's nanoseconds so that a
+	// restarted worker of the same name does not repeat a number a shard remembers.
+	pushSeq atomic.Uint64
 
 	mu struct {
 		sync.Mutex
@@ -88,7 +92,9 @@ func New(cfg Config, coord skipgridpb.CoordinatorClient, dial Dialer) (*Worker, 
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: register metrics: %w", cfg.Name, err)
 	}
-	return &Worker{cfg: cfg, log: log, coord: coord, dial: dial, met: met}, nil
+	w := &Worker{cfg: cfg, log: log, coord: coord, dial: dial, met: met}
+	w.pushSeq.Store(uint64(time.Now().UnixNano()))
+	return w, nil
 }
 
 // Run registers with the coordinator and works until the coordinator says stop, ctx ends, or
@@ -109,7 +115,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	for t := range w.cfg.Threads {
 		g.Go(func() error { return w.loop(ctx, t) })
 	}
-	return g.Wait()
+	err = g.Wait()
+	w.logAcked()
+	return err
+}
+
+// logAcked logs, per shard, the pushes and rows the shards acknowledged to this worker: the
+// updates a shard (or the copy that took over from it) must hold.
+func (w *Worker) logAcked() {
+	w.mu.Lock()
+	links := w.mu.train.linksOrNil()
+	if w.mu.ft != nil {
+		links = w.mu.ft.rows.links
+	}
+	w.mu.Unlock()
+	if links == nil {
+		return
+	}
+	for s := range links.acked {
+		w.log.Info("pushes acknowledged by shard", "shard", s,
+			"pushes", links.acked[s].pushes.Load(), "rows", links.acked[s].rows.Load())
+	}
 }
 
 // loop leases and runs tasks until told to stop.

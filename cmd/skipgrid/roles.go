@@ -170,7 +170,11 @@ func newCoordinatorCmd() *cobra.Command {
 	fs.Duration("checkpoint-every", 0, "ask the PS shards for a checkpoint this often "+
 		"(0: at the end of every epoch only)")
 	fs.Duration("shard-down-timeout", coordinator.DefaultConfig().ShardDownTimeout,
-		"fail the job when a PS shard does not answer for this long")
+		"fail the job when a PS shard does not answer for this long and has no backup")
+	fs.Int("replicas", 1, "copies of every PS shard (start each with ps --replica 0..N-1); "+
+		"a push is acknowledged once every copy has it, and a backup takes over a lost primary")
+	fs.Duration("failover-after", coordinator.DefaultConfig().FailoverAfter,
+		"let a backup take over when its primary does not answer for this long")
 	return cmd
 }
 
@@ -207,6 +211,11 @@ func runCoordinator(cmd *cobra.Command, args []string) error {
 	jc.Resume = true
 	jc.CheckpointEvery = v.GetDuration("checkpoint-every")
 	jc.ShardDownTimeout = v.GetDuration("shard-down-timeout")
+	jc.Replicas = v.GetInt("replicas")
+	jc.FailoverAfter = v.GetDuration("failover-after")
+	if err := jc.Validate(); err != nil {
+		return err
+	}
 	dial := rpc.PSDialer(dialOpts...)
 	coord, err := coordinator.New(jc, dial)
 	if err != nil {
@@ -271,6 +280,8 @@ func newPSCmd() *cobra.Command {
 	fs := cmd.Flags()
 	addNodeFlags(fs, "")
 	fs.Int("shard", 0, "shard index, 0..N-1")
+	fs.Int("replica", 0, "which copy of the shard this node holds when the job keeps "+
+		"replicas: 0 starts as primary, 1.. as backups")
 	fs.String("coordinator", "127.0.0.1:7070", "coordinator gRPC address")
 	fs.String("grpc-addr", "0.0.0.0:7071", "gRPC listen address")
 	fs.String("advertise", "", "address workers dial (default: the listen address)")
@@ -287,21 +298,28 @@ func runPS(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	shardNo := v.GetInt("shard")
+	shardNo, replica := v.GetInt("shard"), v.GetInt("replica")
+	if replica < 0 {
+		return fmt.Errorf("--replica %d: must be 0 or more", replica)
+	}
 	name := v.GetString("name")
 	if name == "" {
 		name = fmt.Sprintf("ps-%d", shardNo)
+		if replica > 0 {
+			name = fmt.Sprintf("ps-%d-r%d", shardNo, replica)
+		}
 	}
 	log = log.With("node", name)
 	reg := newRegistry()
 	pcfg := ps.DefaultConfig()
 	pcfg.Shard, pcfg.Name, pcfg.Logger, pcfg.Registerer = shardNo, name, log, reg
 	pcfg.CheckpointDir = v.GetString("checkpoint-dir")
-	server, err := ps.New(pcfg)
+	serverOpts, dialOpts, err := grpcSecurity(v, log)
 	if err != nil {
 		return err
 	}
-	serverOpts, dialOpts, err := grpcSecurity(v, log)
+	pcfg.Dial = rpc.PSDialer(dialOpts...)
+	server, err := ps.New(pcfg)
 	if err != nil {
 		return err
 	}
@@ -339,7 +357,14 @@ func runPS(cmd *cobra.Command, _ []string) error {
 	coord := skipgridpb.NewCoordinatorClient(conn)
 	err = servePS(cmd.Context(), coord, &skipgridpb.RegisterRequest{
 		Role: skipgridpb.Role_ROLE_PS, Name: name, Shard: uint32(shardNo), Address: advertise,
+		Replica: uint32(replica),
 	}, v.GetDuration("orphan-timeout"), log)
+	if st, serr := server.Stats(cmd.Context(), &skipgridpb.StatsRequest{}); serr == nil {
+		log.Info("shard totals", "pushes_applied", st.GetPushes(),
+			"rows_applied", st.GetRowsPushed(), "pushes_forwarded", st.GetPushesForwarded(),
+			"pushes_duplicate", st.GetPushesDuplicate(), "pushes_rejected",
+			st.GetPushesRejected(), "forward_failures", st.GetForwardFailures())
+	}
 	_ = node.Leave(time.Second) // so that the others see a departure, not a failure
 	return err
 }

@@ -571,8 +571,11 @@ type RegisterRequest struct {
 	// Stable node name (also its memberlist name).
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// For PS shards: the shard index and the gRPC address workers dial.
-	Shard         uint32 `protobuf:"varint,3,opt,name=shard,proto3" json:"shard,omitempty"`
-	Address       string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	Shard   uint32 `protobuf:"varint,3,opt,name=shard,proto3" json:"shard,omitempty"`
+	Address string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	// For PS shards of a job with replicas: which copy of the shard this node holds, 0 for the
+	// copy that starts as primary, 1.. for backups.
+	Replica       uint32 `protobuf:"varint,5,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -633,6 +636,13 @@ func (x *RegisterRequest) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *RegisterRequest) GetReplica() uint32 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
 }
 
 type RegisterResponse struct {
@@ -765,7 +775,10 @@ type JobSpec struct {
 	BigramBuckets    uint32   `protobuf:"varint,26,opt,name=bigram_buckets,json=bigramBuckets,proto3" json:"bigram_buckets,omitempty"`
 	BatchExamples    uint32   `protobuf:"varint,27,opt,name=batch_examples,json=batchExamples,proto3" json:"batch_examples,omitempty"`
 	// Examples in train_file; fine-tuning chunks are ranges of a seeded per-epoch permutation.
-	Examples      uint64 `protobuf:"varint,28,opt,name=examples,proto3" json:"examples,omitempty"`
+	Examples uint64 `protobuf:"varint,28,opt,name=examples,proto3" json:"examples,omitempty"`
+	// Copies of every shard (1: no replication). ps_addresses always names each shard's
+	// current primary; it changes when a backup takes over, and workers dial the new address.
+	Replicas      uint32 `protobuf:"varint,29,opt,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -992,6 +1005,13 @@ func (x *JobSpec) GetBatchExamples() uint32 {
 func (x *JobSpec) GetExamples() uint64 {
 	if x != nil {
 		return x.Examples
+	}
+	return 0
+}
+
+func (x *JobSpec) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
 	}
 	return 0
 }
@@ -2163,10 +2183,15 @@ func (x *PullResponse) GetRows() []*Rows {
 }
 
 type PushRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sender        string                 `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
-	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Rows          []*Rows                `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Sender string                 `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	JobId  string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Rows   []*Rows                `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	// Unique among the sender's pushes (0: none). A shard applies a (sender, seq) pair once and
+	// answers a repeat without applying it again, so a push whose answer was lost can be retried.
+	Seq uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Set by a primary forwarding the push to its backups.
+	Forwarded     bool `protobuf:"varint,5,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2220,6 +2245,20 @@ func (x *PushRequest) GetRows() []*Rows {
 		return x.Rows
 	}
 	return nil
+}
+
+func (x *PushRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PushRequest) GetForwarded() bool {
+	if x != nil {
+		return x.Forwarded
+	}
+	return false
 }
 
 type PushResponse struct {
@@ -2321,9 +2360,16 @@ type StatsResponse struct {
 	// Set when this process restored its rows from a checkpoint at start.
 	Restored bool `protobuf:"varint,13,opt,name=restored,proto3" json:"restored,omitempty"`
 	// Unique per process start, so a restart is visible.
-	Incarnation   uint64 `protobuf:"varint,14,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Incarnation uint64 `protobuf:"varint,14,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// Pushes answered without being applied because their (sender, seq) was applied already.
+	PushesDuplicate uint64 `protobuf:"varint,15,opt,name=pushes_duplicate,json=pushesDuplicate,proto3" json:"pushes_duplicate,omitempty"`
+	// Pushes applied that a primary forwarded to this shard as its backup.
+	PushesForwarded uint64 `protobuf:"varint,16,opt,name=pushes_forwarded,json=pushesForwarded,proto3" json:"pushes_forwarded,omitempty"`
+	// The backups this shard forwards pushes to, and forwards that failed (and were retried).
+	Backups         []string `protobuf:"bytes,17,rep,name=backups,proto3" json:"backups,omitempty"`
+	ForwardFailures uint64   `protobuf:"varint,18,opt,name=forward_failures,json=forwardFailures,proto3" json:"forward_failures,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
@@ -2454,6 +2500,122 @@ func (x *StatsResponse) GetIncarnation() uint64 {
 	return 0
 }
 
+func (x *StatsResponse) GetPushesDuplicate() uint64 {
+	if x != nil {
+		return x.PushesDuplicate
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPushesForwarded() uint64 {
+	if x != nil {
+		return x.PushesForwarded
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetBackups() []string {
+	if x != nil {
+		return x.Backups
+	}
+	return nil
+}
+
+func (x *StatsResponse) GetForwardFailures() uint64 {
+	if x != nil {
+		return x.ForwardFailures
+	}
+	return 0
+}
+
+type SetBackupsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Addresses     []string               `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBackupsRequest) Reset() {
+	*x = SetBackupsRequest{}
+	mi := &file_skipgrid_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBackupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBackupsRequest) ProtoMessage() {}
+
+func (x *SetBackupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBackupsRequest.ProtoReflect.Descriptor instead.
+func (*SetBackupsRequest) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetBackupsRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *SetBackupsRequest) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+type SetBackupsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBackupsResponse) Reset() {
+	*x = SetBackupsResponse{}
+	mi := &file_skipgrid_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBackupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBackupsResponse) ProtoMessage() {}
+
+func (x *SetBackupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_skipgrid_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBackupsResponse.ProtoReflect.Descriptor instead.
+func (*SetBackupsResponse) Descriptor() ([]byte, []int) {
+	return file_skipgrid_proto_rawDescGZIP(), []int{27}
+}
+
 type CheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -2467,7 +2629,7 @@ type CheckpointRequest struct {
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_skipgrid_proto_msgTypes[26]
+	mi := &file_skipgrid_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2641,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[26]
+	mi := &file_skipgrid_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2654,7 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{26}
+	return file_skipgrid_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CheckpointRequest) GetJobId() string {
@@ -2527,7 +2689,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_skipgrid_proto_msgTypes[27]
+	mi := &file_skipgrid_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2701,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[27]
+	mi := &file_skipgrid_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2714,7 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{27}
+	return file_skipgrid_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CheckpointResponse) GetCheckpointId() uint64 {
@@ -2587,7 +2749,7 @@ type NeighborsRequest struct {
 
 func (x *NeighborsRequest) Reset() {
 	*x = NeighborsRequest{}
-	mi := &file_skipgrid_proto_msgTypes[28]
+	mi := &file_skipgrid_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2761,7 @@ func (x *NeighborsRequest) String() string {
 func (*NeighborsRequest) ProtoMessage() {}
 
 func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[28]
+	mi := &file_skipgrid_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2774,7 @@ func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
 func (*NeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{28}
+	return file_skipgrid_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NeighborsRequest) GetWords() []string {
@@ -2646,7 +2808,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_skipgrid_proto_msgTypes[29]
+	mi := &file_skipgrid_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +2820,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[29]
+	mi := &file_skipgrid_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +2833,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{29}
+	return file_skipgrid_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Neighbor) GetWord() string {
@@ -2698,7 +2860,7 @@ type NeighborList struct {
 
 func (x *NeighborList) Reset() {
 	*x = NeighborList{}
-	mi := &file_skipgrid_proto_msgTypes[30]
+	mi := &file_skipgrid_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +2872,7 @@ func (x *NeighborList) String() string {
 func (*NeighborList) ProtoMessage() {}
 
 func (x *NeighborList) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[30]
+	mi := &file_skipgrid_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +2885,7 @@ func (x *NeighborList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborList.ProtoReflect.Descriptor instead.
 func (*NeighborList) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{30}
+	return file_skipgrid_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *NeighborList) GetQuery() string {
@@ -2749,7 +2911,7 @@ type NeighborsResponse struct {
 
 func (x *NeighborsResponse) Reset() {
 	*x = NeighborsResponse{}
-	mi := &file_skipgrid_proto_msgTypes[31]
+	mi := &file_skipgrid_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +2923,7 @@ func (x *NeighborsResponse) String() string {
 func (*NeighborsResponse) ProtoMessage() {}
 
 func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[31]
+	mi := &file_skipgrid_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +2936,7 @@ func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
 func (*NeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{31}
+	return file_skipgrid_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *NeighborsResponse) GetResults() []*NeighborList {
@@ -2797,7 +2959,7 @@ type AnalogyRequest struct {
 
 func (x *AnalogyRequest) Reset() {
 	*x = AnalogyRequest{}
-	mi := &file_skipgrid_proto_msgTypes[32]
+	mi := &file_skipgrid_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +2971,7 @@ func (x *AnalogyRequest) String() string {
 func (*AnalogyRequest) ProtoMessage() {}
 
 func (x *AnalogyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[32]
+	mi := &file_skipgrid_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +2984,7 @@ func (x *AnalogyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalogyRequest.ProtoReflect.Descriptor instead.
 func (*AnalogyRequest) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{32}
+	return file_skipgrid_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AnalogyRequest) GetA() string {
@@ -2871,7 +3033,7 @@ type SimilarityRequest struct {
 
 func (x *SimilarityRequest) Reset() {
 	*x = SimilarityRequest{}
-	mi := &file_skipgrid_proto_msgTypes[33]
+	mi := &file_skipgrid_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2883,7 +3045,7 @@ func (x *SimilarityRequest) String() string {
 func (*SimilarityRequest) ProtoMessage() {}
 
 func (x *SimilarityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[33]
+	mi := &file_skipgrid_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2896,7 +3058,7 @@ func (x *SimilarityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarityRequest.ProtoReflect.Descriptor instead.
 func (*SimilarityRequest) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{33}
+	return file_skipgrid_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SimilarityRequest) GetWord1() string {
@@ -2929,7 +3091,7 @@ type SimilarityResponse struct {
 
 func (x *SimilarityResponse) Reset() {
 	*x = SimilarityResponse{}
-	mi := &file_skipgrid_proto_msgTypes[34]
+	mi := &file_skipgrid_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3103,7 @@ func (x *SimilarityResponse) String() string {
 func (*SimilarityResponse) ProtoMessage() {}
 
 func (x *SimilarityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_skipgrid_proto_msgTypes[34]
+	mi := &file_skipgrid_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3116,7 @@ func (x *SimilarityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarityResponse.ProtoReflect.Descriptor instead.
 func (*SimilarityResponse) Descriptor() ([]byte, []int) {
-	return file_skipgrid_proto_rawDescGZIP(), []int{34}
+	return file_skipgrid_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SimilarityResponse) GetScore() float64 {
@@ -2968,16 +3130,17 @@ var File_skipgrid_proto protoreflect.FileDescriptor
 
 const file_skipgrid_proto_rawDesc = "" +
 	"\n" +
-	"\x0eskipgrid.proto\x12\vskipgrid.v1\"|\n" +
+	"\x0eskipgrid.proto\x12\vskipgrid.v1\"\x96\x01\n" +
 	"\x0fRegisterRequest\x12%\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x11.skipgrid.v1.RoleR\x04role\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05shard\x18\x03 \x01(\rR\x05shard\x12\x18\n" +
-	"\aaddress\x18\x04 \x01(\tR\aaddress\")\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x18\n" +
+	"\areplica\x18\x05 \x01(\rR\areplica\")\n" +
 	"\x10RegisterResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"#\n" +
 	"\rGetJobRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x99\a\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xb5\a\n" +
 	"\aJobSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12(\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x12.skipgrid.v1.PhaseR\x05phase\x12(\n" +
@@ -3012,7 +3175,8 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x12embedding_lr_scale\x18\x19 \x01(\x01R\x10embeddingLrScale\x12%\n" +
 	"\x0ebigram_buckets\x18\x1a \x01(\rR\rbigramBuckets\x12%\n" +
 	"\x0ebatch_examples\x18\x1b \x01(\rR\rbatchExamples\x12\x1a\n" +
-	"\bexamples\x18\x1c \x01(\x04R\bexamples\"%\n" +
+	"\bexamples\x18\x1c \x01(\x04R\bexamples\x12\x1a\n" +
+	"\breplicas\x18\x1d \x01(\rR\breplicas\"%\n" +
 	"\x0fGetVocabRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"5\n" +
 	"\x05Vocab\x12\x14\n" +
@@ -3102,14 +3266,16 @@ const file_skipgrid_proto_rawDesc = "" +
 	"valueCodec\x12 \n" +
 	"\vcompression\x18\x05 \x01(\rR\vcompression\"5\n" +
 	"\fPullResponse\x12%\n" +
-	"\x04rows\x18\x01 \x03(\v2\x11.skipgrid.v1.RowsR\x04rows\"c\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.skipgrid.v1.RowsR\x04rows\"\x93\x01\n" +
 	"\vPushRequest\x12\x16\n" +
 	"\x06sender\x18\x01 \x01(\tR\x06sender\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12%\n" +
-	"\x04rows\x18\x03 \x03(\v2\x11.skipgrid.v1.RowsR\x04rows\"1\n" +
+	"\x04rows\x18\x03 \x03(\v2\x11.skipgrid.v1.RowsR\x04rows\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x1c\n" +
+	"\tforwarded\x18\x05 \x01(\bR\tforwarded\"1\n" +
 	"\fPushResponse\x12!\n" +
 	"\frows_applied\x18\x01 \x01(\x04R\vrowsApplied\"\x0e\n" +
-	"\fStatsRequest\"\xec\x03\n" +
+	"\fStatsRequest\"\x87\x05\n" +
 	"\rStatsResponse\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x1d\n" +
 	"\n" +
@@ -3129,7 +3295,15 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x17pushes_since_checkpoint\x18\v \x01(\x04R\x15pushesSinceCheckpoint\x12?\n" +
 	"\x1crows_pushed_since_checkpoint\x18\f \x01(\x04R\x19rowsPushedSinceCheckpoint\x12\x1a\n" +
 	"\brestored\x18\r \x01(\bR\brestored\x12 \n" +
-	"\vincarnation\x18\x0e \x01(\x04R\vincarnation\"e\n" +
+	"\vincarnation\x18\x0e \x01(\x04R\vincarnation\x12)\n" +
+	"\x10pushes_duplicate\x18\x0f \x01(\x04R\x0fpushesDuplicate\x12)\n" +
+	"\x10pushes_forwarded\x18\x10 \x01(\x04R\x0fpushesForwarded\x12\x18\n" +
+	"\abackups\x18\x11 \x03(\tR\abackups\x12)\n" +
+	"\x10forward_failures\x18\x12 \x01(\x04R\x0fforwardFailures\"H\n" +
+	"\x11SetBackupsRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1c\n" +
+	"\taddresses\x18\x02 \x03(\tR\taddresses\"\x14\n" +
+	"\x12SetBackupsResponse\"e\n" +
 	"\x11CheckpointRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12#\n" +
 	"\rcheckpoint_id\x18\x02 \x01(\x04R\fcheckpointId\x12\x14\n" +
@@ -3223,14 +3397,16 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\x05Lease\x12\x19.skipgrid.v1.LeaseRequest\x1a\x1a.skipgrid.v1.LeaseResponse\x12J\n" +
 	"\tHeartbeat\x12\x1d.skipgrid.v1.HeartbeatRequest\x1a\x1e.skipgrid.v1.HeartbeatResponse\x12G\n" +
 	"\bComplete\x12\x1c.skipgrid.v1.CompleteRequest\x1a\x1d.skipgrid.v1.CompleteResponse\x12;\n" +
-	"\x04Fail\x12\x18.skipgrid.v1.FailRequest\x1a\x19.skipgrid.v1.FailResponse2\xe6\x02\n" +
+	"\x04Fail\x12\x18.skipgrid.v1.FailRequest\x1a\x19.skipgrid.v1.FailResponse2\xb5\x03\n" +
 	"\x0fParameterServer\x12J\n" +
 	"\tConfigure\x12\x1d.skipgrid.v1.ConfigureRequest\x1a\x1e.skipgrid.v1.ConfigureResponse\x12;\n" +
 	"\x04Pull\x12\x18.skipgrid.v1.PullRequest\x1a\x19.skipgrid.v1.PullResponse\x12;\n" +
 	"\x04Push\x12\x18.skipgrid.v1.PushRequest\x1a\x19.skipgrid.v1.PushResponse\x12>\n" +
 	"\x05Stats\x12\x19.skipgrid.v1.StatsRequest\x1a\x1a.skipgrid.v1.StatsResponse\x12M\n" +
 	"\n" +
-	"Checkpoint\x12\x1e.skipgrid.v1.CheckpointRequest\x1a\x1f.skipgrid.v1.CheckpointResponse2\xea\x01\n" +
+	"Checkpoint\x12\x1e.skipgrid.v1.CheckpointRequest\x1a\x1f.skipgrid.v1.CheckpointResponse\x12M\n" +
+	"\n" +
+	"SetBackups\x12\x1e.skipgrid.v1.SetBackupsRequest\x1a\x1f.skipgrid.v1.SetBackupsResponse2\xea\x01\n" +
 	"\x05Query\x12J\n" +
 	"\tNeighbors\x12\x1d.skipgrid.v1.NeighborsRequest\x1a\x1e.skipgrid.v1.NeighborsResponse\x12F\n" +
 	"\aAnalogy\x12\x1b.skipgrid.v1.AnalogyRequest\x1a\x1e.skipgrid.v1.NeighborsResponse\x12M\n" +
@@ -3250,7 +3426,7 @@ func file_skipgrid_proto_rawDescGZIP() []byte {
 }
 
 var file_skipgrid_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_skipgrid_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_skipgrid_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_skipgrid_proto_goTypes = []any{
 	(Role)(0),                  // 0: skipgrid.v1.Role
 	(Model)(0),                 // 1: skipgrid.v1.Model
@@ -3288,15 +3464,17 @@ var file_skipgrid_proto_goTypes = []any{
 	(*PushResponse)(nil),       // 33: skipgrid.v1.PushResponse
 	(*StatsRequest)(nil),       // 34: skipgrid.v1.StatsRequest
 	(*StatsResponse)(nil),      // 35: skipgrid.v1.StatsResponse
-	(*CheckpointRequest)(nil),  // 36: skipgrid.v1.CheckpointRequest
-	(*CheckpointResponse)(nil), // 37: skipgrid.v1.CheckpointResponse
-	(*NeighborsRequest)(nil),   // 38: skipgrid.v1.NeighborsRequest
-	(*Neighbor)(nil),           // 39: skipgrid.v1.Neighbor
-	(*NeighborList)(nil),       // 40: skipgrid.v1.NeighborList
-	(*NeighborsResponse)(nil),  // 41: skipgrid.v1.NeighborsResponse
-	(*AnalogyRequest)(nil),     // 42: skipgrid.v1.AnalogyRequest
-	(*SimilarityRequest)(nil),  // 43: skipgrid.v1.SimilarityRequest
-	(*SimilarityResponse)(nil), // 44: skipgrid.v1.SimilarityResponse
+	(*SetBackupsRequest)(nil),  // 36: skipgrid.v1.SetBackupsRequest
+	(*SetBackupsResponse)(nil), // 37: skipgrid.v1.SetBackupsResponse
+	(*CheckpointRequest)(nil),  // 38: skipgrid.v1.CheckpointRequest
+	(*CheckpointResponse)(nil), // 39: skipgrid.v1.CheckpointResponse
+	(*NeighborsRequest)(nil),   // 40: skipgrid.v1.NeighborsRequest
+	(*Neighbor)(nil),           // 41: skipgrid.v1.Neighbor
+	(*NeighborList)(nil),       // 42: skipgrid.v1.NeighborList
+	(*NeighborsResponse)(nil),  // 43: skipgrid.v1.NeighborsResponse
+	(*AnalogyRequest)(nil),     // 44: skipgrid.v1.AnalogyRequest
+	(*SimilarityRequest)(nil),  // 45: skipgrid.v1.SimilarityRequest
+	(*SimilarityResponse)(nil), // 46: skipgrid.v1.SimilarityResponse
 }
 var file_skipgrid_proto_depIdxs = []int32{
 	0,  // 0: skipgrid.v1.RegisterRequest.role:type_name -> skipgrid.v1.Role
@@ -3315,8 +3493,8 @@ var file_skipgrid_proto_depIdxs = []int32{
 	29, // 13: skipgrid.v1.PullResponse.rows:type_name -> skipgrid.v1.Rows
 	29, // 14: skipgrid.v1.PushRequest.rows:type_name -> skipgrid.v1.Rows
 	8,  // 15: skipgrid.v1.NeighborsRequest.metric:type_name -> skipgrid.v1.Metric
-	39, // 16: skipgrid.v1.NeighborList.neighbors:type_name -> skipgrid.v1.Neighbor
-	40, // 17: skipgrid.v1.NeighborsResponse.results:type_name -> skipgrid.v1.NeighborList
+	41, // 16: skipgrid.v1.NeighborList.neighbors:type_name -> skipgrid.v1.Neighbor
+	42, // 17: skipgrid.v1.NeighborsResponse.results:type_name -> skipgrid.v1.NeighborList
 	9,  // 18: skipgrid.v1.AnalogyRequest.method:type_name -> skipgrid.v1.AnalogyMethod
 	8,  // 19: skipgrid.v1.SimilarityRequest.metric:type_name -> skipgrid.v1.Metric
 	10, // 20: skipgrid.v1.Coordinator.Register:input_type -> skipgrid.v1.RegisterRequest
@@ -3330,27 +3508,29 @@ var file_skipgrid_proto_depIdxs = []int32{
 	30, // 28: skipgrid.v1.ParameterServer.Pull:input_type -> skipgrid.v1.PullRequest
 	32, // 29: skipgrid.v1.ParameterServer.Push:input_type -> skipgrid.v1.PushRequest
 	34, // 30: skipgrid.v1.ParameterServer.Stats:input_type -> skipgrid.v1.StatsRequest
-	36, // 31: skipgrid.v1.ParameterServer.Checkpoint:input_type -> skipgrid.v1.CheckpointRequest
-	38, // 32: skipgrid.v1.Query.Neighbors:input_type -> skipgrid.v1.NeighborsRequest
-	42, // 33: skipgrid.v1.Query.Analogy:input_type -> skipgrid.v1.AnalogyRequest
-	43, // 34: skipgrid.v1.Query.Similarity:input_type -> skipgrid.v1.SimilarityRequest
-	11, // 35: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
-	13, // 36: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
-	15, // 37: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
-	18, // 38: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
-	20, // 39: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
-	22, // 40: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
-	24, // 41: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
-	27, // 42: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
-	31, // 43: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
-	33, // 44: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
-	35, // 45: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
-	37, // 46: skipgrid.v1.ParameterServer.Checkpoint:output_type -> skipgrid.v1.CheckpointResponse
-	41, // 47: skipgrid.v1.Query.Neighbors:output_type -> skipgrid.v1.NeighborsResponse
-	41, // 48: skipgrid.v1.Query.Analogy:output_type -> skipgrid.v1.NeighborsResponse
-	44, // 49: skipgrid.v1.Query.Similarity:output_type -> skipgrid.v1.SimilarityResponse
-	35, // [35:50] is the sub-list for method output_type
-	20, // [20:35] is the sub-list for method input_type
+	38, // 31: skipgrid.v1.ParameterServer.Checkpoint:input_type -> skipgrid.v1.CheckpointRequest
+	36, // 32: skipgrid.v1.ParameterServer.SetBackups:input_type -> skipgrid.v1.SetBackupsRequest
+	40, // 33: skipgrid.v1.Query.Neighbors:input_type -> skipgrid.v1.NeighborsRequest
+	44, // 34: skipgrid.v1.Query.Analogy:input_type -> skipgrid.v1.AnalogyRequest
+	45, // 35: skipgrid.v1.Query.Similarity:input_type -> skipgrid.v1.SimilarityRequest
+	11, // 36: skipgrid.v1.Coordinator.Register:output_type -> skipgrid.v1.RegisterResponse
+	13, // 37: skipgrid.v1.Coordinator.GetJob:output_type -> skipgrid.v1.JobSpec
+	15, // 38: skipgrid.v1.Coordinator.GetVocab:output_type -> skipgrid.v1.Vocab
+	18, // 39: skipgrid.v1.Coordinator.Lease:output_type -> skipgrid.v1.LeaseResponse
+	20, // 40: skipgrid.v1.Coordinator.Heartbeat:output_type -> skipgrid.v1.HeartbeatResponse
+	22, // 41: skipgrid.v1.Coordinator.Complete:output_type -> skipgrid.v1.CompleteResponse
+	24, // 42: skipgrid.v1.Coordinator.Fail:output_type -> skipgrid.v1.FailResponse
+	27, // 43: skipgrid.v1.ParameterServer.Configure:output_type -> skipgrid.v1.ConfigureResponse
+	31, // 44: skipgrid.v1.ParameterServer.Pull:output_type -> skipgrid.v1.PullResponse
+	33, // 45: skipgrid.v1.ParameterServer.Push:output_type -> skipgrid.v1.PushResponse
+	35, // 46: skipgrid.v1.ParameterServer.Stats:output_type -> skipgrid.v1.StatsResponse
+	39, // 47: skipgrid.v1.ParameterServer.Checkpoint:output_type -> skipgrid.v1.CheckpointResponse
+	37, // 48: skipgrid.v1.ParameterServer.SetBackups:output_type -> skipgrid.v1.SetBackupsResponse
+	43, // 49: skipgrid.v1.Query.Neighbors:output_type -> skipgrid.v1.NeighborsResponse
+	43, // 50: skipgrid.v1.Query.Analogy:output_type -> skipgrid.v1.NeighborsResponse
+	46, // 51: skipgrid.v1.Query.Similarity:output_type -> skipgrid.v1.SimilarityResponse
+	36, // [36:52] is the sub-list for method output_type
+	20, // [20:36] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -3367,7 +3547,7 @@ func file_skipgrid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_skipgrid_proto_rawDesc), len(file_skipgrid_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

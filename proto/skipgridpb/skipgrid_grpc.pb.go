@@ -382,6 +382,7 @@ const (
 	ParameterServer_Push_FullMethodName       = "/skipgrid.v1.ParameterServer/Push"
 	ParameterServer_Stats_FullMethodName      = "/skipgrid.v1.ParameterServer/Stats"
 	ParameterServer_Checkpoint_FullMethodName = "/skipgrid.v1.ParameterServer/Checkpoint"
+	ParameterServer_SetBackups_FullMethodName = "/skipgrid.v1.ParameterServer/SetBackups"
 )
 
 // ParameterServerClient is the client API for ParameterServer service.
@@ -402,6 +403,11 @@ type ParameterServerClient interface {
 	// Checkpoint writes the shard's rows to its checkpoint directory and answers once the file
 	// is durable.
 	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
+	// SetBackups names the replicas this shard's primary forwards every accepted push to; the
+	// push is acknowledged to its sender only once every backup has applied it. An empty list
+	// makes the shard a lone copy. The coordinator calls it on the primary after configuring
+	// every replica, and again when a backup is lost or a backup becomes primary.
+	SetBackups(ctx context.Context, in *SetBackupsRequest, opts ...grpc.CallOption) (*SetBackupsResponse, error)
 }
 
 type parameterServerClient struct {
@@ -462,6 +468,16 @@ func (c *parameterServerClient) Checkpoint(ctx context.Context, in *CheckpointRe
 	return out, nil
 }
 
+func (c *parameterServerClient) SetBackups(ctx context.Context, in *SetBackupsRequest, opts ...grpc.CallOption) (*SetBackupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBackupsResponse)
+	err := c.cc.Invoke(ctx, ParameterServer_SetBackups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ParameterServerServer is the server API for ParameterServer service.
 // All implementations must embed UnimplementedParameterServerServer
 // for forward compatibility.
@@ -480,6 +496,11 @@ type ParameterServerServer interface {
 	// Checkpoint writes the shard's rows to its checkpoint directory and answers once the file
 	// is durable.
 	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
+	// SetBackups names the replicas this shard's primary forwards every accepted push to; the
+	// push is acknowledged to its sender only once every backup has applied it. An empty list
+	// makes the shard a lone copy. The coordinator calls it on the primary after configuring
+	// every replica, and again when a backup is lost or a backup becomes primary.
+	SetBackups(context.Context, *SetBackupsRequest) (*SetBackupsResponse, error)
 	mustEmbedUnimplementedParameterServerServer()
 }
 
@@ -504,6 +525,9 @@ func (UnimplementedParameterServerServer) Stats(context.Context, *StatsRequest) 
 }
 func (UnimplementedParameterServerServer) Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Checkpoint not implemented")
+}
+func (UnimplementedParameterServerServer) SetBackups(context.Context, *SetBackupsRequest) (*SetBackupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBackups not implemented")
 }
 func (UnimplementedParameterServerServer) mustEmbedUnimplementedParameterServerServer() {}
 func (UnimplementedParameterServerServer) testEmbeddedByValue()                         {}
@@ -616,6 +640,24 @@ func _ParameterServer_Checkpoint_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ParameterServer_SetBackups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBackupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ParameterServerServer).SetBackups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ParameterServer_SetBackups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ParameterServerServer).SetBackups(ctx, req.(*SetBackupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ParameterServer_ServiceDesc is the grpc.ServiceDesc for ParameterServer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -642,6 +684,10 @@ var ParameterServer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Checkpoint",
 			Handler:    _ParameterServer_Checkpoint_Handler,
+		},
+		{
+			MethodName: "SetBackups",
+			Handler:    _ParameterServer_SetBackups_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
