@@ -15,7 +15,7 @@ import (
 // ackedLine and totalsLine are the log lines a worker writes per shard at exit and a PS
 // writes at exit: the updates acknowledged to the worker and those the shard applied.
 var (
-	ackedLine  = regexp.MustCompile(
+	ackedLine = regexp.MustCompile(
 		`msg="pushes acknowledged by shard" .*\bshard=(\d+) pushes=(\d+) rows=(\d+)`)
 	totalsLine = regexp.MustCompile(
 		`msg="shard totals" .*\bpushes_applied=(\d+) rows_applied=(\d+)`)
