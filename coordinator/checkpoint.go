@@ -468,8 +468,10 @@ func (c *Coordinator) finished() bool {
 	return true
 }
 
-// watchShards asks shards which for their Stats, in parallel, and acts on the answers.
+// watchShards asks shards which for their Stats, in parallel, and acts on the answers. A
+// shard that registered again at another address is dialled there first.
 func (c *Coordinator) watchShards(ctx context.Context, set *shardSet, which []int) error {
+	c.followMoves(ctx, set, which)
 	resps := make([]*skipgridpb.StatsResponse, len(which))
 	errs := make([]error, len(which))
 	var wg sync.WaitGroup
@@ -550,6 +552,28 @@ func (c *Coordinator) judgeShard(ctx context.Context, set *shardSet, s int,
 	return nil
 }
 
+// followMoves dials the shards of which whose registered address is no longer the one set
+// holds: a shard that restarted elsewhere. A failed dial is logged and tried again at the
+// next poll.
+func (c *Coordinator) followMoves(ctx context.Context, set *shardSet, which []int) {
+	addrs := make([]string, len(set.addrs))
+	c.locked(func(co *core, _ time.Time) { copy(addrs, co.psAddresses()) })
+	for _, s := range which {
+		if addrs[s] == set.addrs[s] || addrs[s] == "" {
+			continue
+		}
+		cl, err := c.dial(ctx, addrs[s])
+		if err != nil {
+			c.log.Warn("dialling a PS shard at its new address failed", "shard", s,
+				"address", addrs[s], "err", err)
+			continue
+		}
+		c.log.Warn("PS shard registered at a new address; calls go there now", "shard", s,
+			"address", addrs[s], "was", set.addrs[s])
+		set.addrs[s], set.clients[s] = addrs[s], cl
+	}
+}
+
 // hasBackup reports whether shard s has a live backup.
 func (c *Coordinator) hasBackup(s int) bool {
 	var ok bool
@@ -592,16 +616,6 @@ func (c *Coordinator) silentShard(co *core, w *shardWatch, set *shardSet, s int,
 // its rows; an empty one is initialised) and rolls training back to what the shard holds.
 func (c *Coordinator) recoverShard(ctx context.Context, set *shardSet, s int,
 	st *skipgridpb.StatsResponse) error {
-	c.mu.Lock()
-	addr := c.mu.core.PS[s].Address
-	c.mu.Unlock()
-	if addr != set.addrs[s] {
-		// TODO(skipgrid): dial a shard that comes back at a new address, because workers
-		// and this coordinator keep the address of the shard's first registration.
-		c.log.Error("PS shard came back at a new address; workers keep dialling the old one",
-			"shard", s, "address", addr, "was", set.addrs[s])
-	}
-
 	req := c.configureRequest(s, uint64(countRows(set.rows)))
 	var cr *skipgridpb.ConfigureResponse
 	what := fmt.Sprintf("configure restarted PS shard %d at %s", s, set.addrs[s])

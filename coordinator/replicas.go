@@ -21,6 +21,16 @@ import (
 // lost: the primary is told to stop forwarding to it. A primary that stops answering for
 // FailoverAfter is replaced by its first live backup, which holds every update the primary
 // acknowledged; workers learn the new address from GetJob when their next call fails.
+//
+// TODO(skipgrid): a shard that lost a copy runs with fewer until the job ends, because a
+// new or restarted copy would need the primary's rows streamed to it while pushes go on
+// (re-replication), which the PS protocol has no call for yet.
+// TODO(skipgrid): a primary cut off from the coordinator but not from the workers keeps
+// answering their pulls with rows that miss the new primary's pushes until their next
+// failed call, because nothing fences the old primary; updates are not lost, reads are
+// stale for that while.
+// TODO(skipgrid): only primaries write checkpoints, because the checkpoint record keeps one
+// acknowledgement per shard; a backup that takes over writes its own from then on.
 
 // psBackup is a copy of a shard that does not serve it.
 type psBackup struct {
