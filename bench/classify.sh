@@ -18,13 +18,15 @@
 # Usage: bench/classify.sh --pretrained DIR [--sets "trec mr sst2"]
 #                          [--seeds "1 2 3"] [--epochs N] [--lr F]
 #                          [--bigrams N] [--embedding-lr-scale F] [--threads N]
-#                          [--no-fasttext] [--match-passes] [--bin FILE] [--keep]
+#                          [--no-fasttext] [--plain-epochs] [--bin FILE] [--keep]
 #
 # NB: with -pretrainedVectors, fastText adds every pretrained word to its
 # dictionary as one more token, and its epochs are counted in tokens, so it
 # makes epochs * (train tokens + pretrained words) / train tokens passes over
-# the data (about 17 for TREC with 145k pretrained words, at -epoch 5).
-# --match-passes gives skipgrid's pretrained runs that many epochs too.
+# the data (about 10 for TREC with 54k pretrained words, at -epoch 5).
+# skipgrid finetune counts its --epochs the same way by default
+# (--fasttext-epochs); --plain-epochs gives skipgrid --fasttext-epochs=false,
+# so that its pretrained runs make --epochs passes.
 set -uo pipefail
 
 ROOT=$(git rev-parse --show-toplevel) || { echo "classify.sh: run inside the repository" >&2; exit 2; }
@@ -46,8 +48,8 @@ Usage: bench/classify.sh --pretrained DIR [options]
                      skipgrid's embedding learning rate over the
                      classifier's (default 1, as fastText has it)
   --no-fasttext      run skipgrid only
-  --match-passes     give skipgrid's pretrained runs as many epochs as
-                     fastText's -pretrainedVectors runs make passes (see NB)
+  --plain-epochs     skipgrid's pretrained runs make --epochs passes, not
+                     fastText's count of them (see NB)
   --threads N        skipgrid workers and fastText threads (default 2)
   --bin FILE         skipgrid binary (default: build one in the work directory)
   --keep             keep the work directory (printed at the start)
@@ -64,7 +66,7 @@ lr=0.1
 bigrams=0
 scale=1
 fasttext=1
-match=0
+plain=0
 threads=2
 bin=""
 keep=0
@@ -78,7 +80,7 @@ while [ $# -gt 0 ]; do
 	--bigrams) bigrams=$2; shift 2 ;;
 	--embedding-lr-scale) scale=$2; shift 2 ;;
 	--no-fasttext) fasttext=0; shift ;;
-	--match-passes) match=1; shift ;;
+	--plain-epochs) plain=1; shift ;;
 	--threads) threads=$2; shift 2 ;;
 	--bin) bin=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
@@ -146,19 +148,17 @@ passes() {
 # skipgrid_run SET SEED MODE: prints "accuracy start end", the times around the
 # whole finetune command (vectors read, cluster up, training, model written).
 skipgrid_run() {
-	local set=$1 seed=$2 mode=$3 out="$work/sg-$1-$2-$3" args=() e=$epochs
+	local set=$1 seed=$2 mode=$3 out="$work/sg-$1-$2-$3" args=()
 	case "$mode" in
 	random) args=(--random-init --dim "$dim") ;;
 	frozen) args=(--pretrained "$pre/vectors.bin" --freeze-embeddings) ;;
 	tuned) args=(--pretrained "$pre/vectors.bin") ;;
 	esac
-	if [ "$match" = 1 ] && [ "$mode" != random ]; then
-		e=$(passes "$set")
-	fi
+	[ "$plain" = 0 ] || args+=(--fasttext-epochs=false)
 	local t0 t1 acc
 	t0=$(now)
 	"$bin" finetune "${args[@]}" --train "$DATA/$set.train.txt" --out "$out" \
-		--epochs "$e" --alpha "$lr" --bigrams "$bigrams" --seed "$seed" \
+		--epochs "$epochs" --alpha "$lr" --bigrams "$bigrams" --seed "$seed" \
 		--embedding-lr-scale "$scale" \
 		--workers "$threads" --log-level error >/dev/null || { echo "nan 0 0"; return; }
 	t1=$(now)
@@ -189,7 +189,7 @@ for set in $sets; do
 	[ -f "$DATA/$set.train.txt" ] || die "$DATA/$set.train.txt does not exist"
 	tokenize "$DATA/$set.train.txt" "$work/$set.train.tok" shuffle
 	tokenize "$DATA/$set.test.txt" "$work/$set.test.tok"
-	[ "$match" = 0 ] || echo "$set: pretrained runs get $(passes "$set") epochs" >&2
+	echo "$set: fastText's -epoch $epochs with the pretrained vectors is $(passes "$set") passes" >&2
 	for seed in $seeds; do
 		echo "$set: seed $seed" >&2
 		for mode in random frozen tuned; do

@@ -27,31 +27,44 @@
 //
 // # Model
 //
-// A line's features are its known words' rows of the input table, plus, when bigram buckets
-// are set, one row per pair of adjacent tokens: vocabulary size + (hash(a, b) mod buckets),
-// where hash is fastText's word n-gram hash (FNV-1a of each token, combined as
-// h(a)*116049371 + h(b) in 64 bits). Bigrams are formed over every pair of adjacent tokens,
-// known or not, as fastText does. The hidden vector h is the mean of the feature rows; the
-// scores are z = W h with one row of W per label (no bias, as in fastText); the probabilities
-// are softmax(z) and the loss is the cross-entropy -sum_k y_k log p_k. The gradient is
-// dL/dz = p - y, dL/dW_k = (p_k - y_k) h, and every occurrence of a feature row gets
-// (1/n) sum_k (p_k - y_k) W_k. Trainer.Step applies one example by SGD: the classifier rows
-// with the learning rate lrOut, the input rows with lrIn (0 when they are frozen), W's
-// gradient taken before W moves, as fastText does.
+// fastText's supervised model, line by line as its source has it. A line's features are its
+// known words' rows of the input table; then, for a line with at least one token, the row of
+// EOS ("</s>", the word fastText reads at every end of line), which every line shares and
+// which so learns much like a bias; then, when bigram buckets are set, one row per pair of
+// adjacent tokens, EOS included as the last token: vocabulary size + (hash(a, b) mod
+// buckets), where hash is fastText's word n-gram hash (FNV-1a of each token over its bytes
+// sign-extended, the 32-bit hashes sign-extended to 64 bits and combined as h(a)*116049371 +
+// h(b)). Bigrams are formed over every pair of adjacent tokens, known or not, as fastText
+// does. The input table holds the words, then the buckets, then the EOS row (InputRows).
+// The hidden vector h is the mean of the feature rows; the scores are z = W h with one row of
+// W per label (no bias, as in fastText); the probabilities are softmax(z) and the loss is the
+// cross-entropy -sum_k y_k log p_k. The gradient is dL/dz = p - y, dL/dW_k = (p_k - y_k) h,
+// and every occurrence of a feature row gets (1/n) sum_k (p_k - y_k) W_k. Trainer.Step
+// applies one example by SGD: the classifier rows with the learning rate lrOut, the input
+// rows with lrIn (0 when they are frozen), W's gradient taken before W moves, as fastText
+// does.
+//
+// Two choices differ from fastText on purpose: a line with several labels trains towards
+// all of them with weight 1/m each, where fastText draws one of them at random each time
+// (the same gradient in expectation), and the learning rate decays with the examples done,
+// where fastText counts tokens (the same schedule up to the order's noise, since the
+// examples come in a random order; see the coordinator for how epochs are counted).
 //
 // # Initial rows
 //
 // Rows that no pretrained vector fills (task words missing from the vectors, bigram buckets,
-// every row with random initialisation) start with InitRow: uniform in [-0.5/dim, 0.5/dim),
-// drawn from the job seed and the row id alone. Classifier rows start at zero.
+// the EOS row unless the vectors have "</s>", every row with random initialisation) start
+// with InitRow: uniform in [-1/dim, 1/dim), fastText's range, drawn from the job seed and the
+// row id alone. Classifier rows start at zero.
 //
 // # Model files
 //
 // A model directory holds vectors.bin (the fine-tuned word rows in word2vec binary format,
-// readable like any pretrained vectors), classifier.bin (classifier and bigram rows, see
+// readable like any pretrained vectors), classifier.bin (classifier, bigram and EOS rows, see
 // WriteClassifier for the layout), model.json (labels, dimension, buckets, tokenizer and the
 // training record) and vocab.txt. Every file is written to a temporary file, synced and
-// renamed; model.json is written last, so a directory with a model.json is complete.
+// renamed; model.json is written last, so a directory with a model.json is complete. A
+// model written before the EOS row existed has none, and its lines get no EOS row.
 //
 // # What callers must do
 //

@@ -79,6 +79,9 @@ type Model struct {
 	Classifier []float32
 	// Bigrams holds the bucket rows, bucket b at [b*Dim:(b+1)*Dim].
 	Bigrams []float32
+	// EOS is the end-of-line row (Dim values) that every line with a token adds to its
+	// features (see Features); nil for a model trained without it, whose lines get none.
+	EOS []float32
 }
 
 // TokenizerOf returns the corpus tokenizer the model was trained with.
@@ -110,6 +113,9 @@ func (m *Model) check() error {
 	case len(m.Bigrams) != mt.BigramBuckets*mt.Dim:
 		return fmt.Errorf("%w: %d bigram values, want %d buckets x dim %d", ErrFormat,
 			len(m.Bigrams), mt.BigramBuckets, mt.Dim)
+	case m.EOS != nil && len(m.EOS) != mt.Dim:
+		return fmt.Errorf("%w: the EOS row has %d values, want dim %d", ErrFormat,
+			len(m.EOS), mt.Dim)
 	case m.Counts != nil && len(m.Counts) != mt.VocabSize:
 		return fmt.Errorf("%w: %d counts for %d words", ErrFormat, len(m.Counts), mt.VocabSize)
 	}
@@ -148,7 +154,7 @@ func Save(dir string, m *Model) error {
 	}
 	err := writeAtomic(filepath.Join(dir, ClassifierFile), func(w io.Writer) error {
 		return WriteClassifier(w, len(m.Meta.Labels), m.Meta.Dim, m.Meta.BigramBuckets,
-			m.Classifier, m.Bigrams)
+			m.Classifier, m.Bigrams, m.EOS)
 	})
 	if err != nil {
 		return fmt.Errorf("save model: %w", err)
@@ -216,7 +222,7 @@ func Load(dir string) (*Model, error) {
 			"says %d, %d, %d", ErrFormat, cpath, c.Labels, c.Dim, c.Buckets, MetaFile,
 			len(m.Meta.Labels), m.Meta.Dim, m.Meta.BigramBuckets)
 	}
-	m.Classifier, m.Bigrams = c.Classifier, c.Bigrams
+	m.Classifier, m.Bigrams, m.EOS = c.Classifier, c.Bigrams, c.EOS
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
@@ -229,28 +235,42 @@ var classifierMagic = []byte("SKGCLS1\n")
 // classifierHeader is the size of the header: magic and four uint32.
 const classifierHeader = 8 + 16
 
-// WriteClassifier writes the classifier and bigram rows in the classifier.bin layout, all
-// integers and floats little-endian:
+// flagEOS is the classifier.bin flag of a model with an EOS row.
+const flagEOS = 1
+
+// WriteClassifier writes the classifier, bigram and EOS rows in the classifier.bin layout,
+// all integers and floats little-endian:
 //
 //	bytes 0..7    magic "SKGCLS1\n"
-//	bytes 8..23   uint32 labels, uint32 dim, uint32 buckets, uint32 0 (reserved)
+//	bytes 8..23   uint32 labels, uint32 dim, uint32 buckets, uint32 flags
 //	then          labels*dim float32: classifier rows, label by label
 //	then          buckets*dim float32: bigram rows, bucket by bucket
+//	then          with flag 1 only, dim float32: the EOS row
 //	last 4 bytes  uint32 CRC-32C (Castagnoli) of every byte before it
-func WriteClassifier(w io.Writer, labels, dim, buckets int, cls, bigrams []float32) error {
-	if len(cls) != labels*dim || len(bigrams) != buckets*dim {
-		return fmt.Errorf("write classifier: %d and %d values for %d labels and %d buckets "+
-			"of dim %d", len(cls), len(bigrams), labels, buckets, dim)
+//
+// flags is 1 with an EOS row (eos not nil) and 0 without; readers refuse any other bit.
+// A file without an EOS row is byte for byte what the first models wrote.
+func WriteClassifier(w io.Writer, labels, dim, buckets int, cls, bigrams,
+	eos []float32) error {
+	if len(cls) != labels*dim || len(bigrams) != buckets*dim ||
+		(eos != nil && len(eos) != dim) {
+		return fmt.Errorf("write classifier: %d, %d and %d values for %d labels, %d "+
+			"buckets and the EOS row of dim %d", len(cls), len(bigrams), len(eos), labels,
+			buckets, dim)
+	}
+	flags := 0
+	if eos != nil {
+		flags = flagEOS
 	}
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	bw := bufio.NewWriter(io.MultiWriter(w, h))
 	bw.Write(classifierMagic)
 	var u [4]byte
-	for _, v := range []int{labels, dim, buckets, 0} {
+	for _, v := range []int{labels, dim, buckets, flags} {
 		binary.LittleEndian.PutUint32(u[:], uint32(v))
 		bw.Write(u[:])
 	}
-	for _, part := range [][]float32{cls, bigrams} {
+	for _, part := range [][]float32{cls, bigrams, eos} {
 		for _, x := range part {
 			binary.LittleEndian.PutUint32(u[:], math.Float32bits(x))
 			bw.Write(u[:])
@@ -266,10 +286,10 @@ func WriteClassifier(w io.Writer, labels, dim, buckets int, cls, bigrams []float
 	return nil
 }
 
-// ClassifierRows is the content of classifier.bin.
+// ClassifierRows is the content of classifier.bin; EOS is nil when the file has no EOS row.
 type ClassifierRows struct {
-	Labels, Dim, Buckets int
-	Classifier, Bigrams  []float32
+	Labels, Dim, Buckets     int
+	Classifier, Bigrams, EOS []float32
 }
 
 // DecodeClassifier decodes b, the bytes of a classifier.bin named name. Every error names the
@@ -284,7 +304,7 @@ func DecodeClassifier(b []byte, name string) (*ClassifierRows, error) {
 			"finetune", classifierMagic)
 	}
 	u := func(i int) uint64 { return uint64(binary.LittleEndian.Uint32(b[8+4*i:])) }
-	labels, dim, buckets := u(0), u(1), u(2)
+	labels, dim, buckets, flags := u(0), u(1), u(2), u(3)
 	switch {
 	case labels < 1 || labels > maxLabels:
 		return nil, bad(8, "%d labels, want 1..%d", labels, maxLabels)
@@ -292,14 +312,15 @@ func DecodeClassifier(b []byte, name string) (*ClassifierRows, error) {
 		return nil, bad(12, "dim %d, want 1..%d", dim, maxDim)
 	case buckets >= MaxRows:
 		return nil, bad(16, "%d buckets, want fewer than %d", buckets, MaxRows)
-	case u(3) != 0:
-		return nil, bad(20, "reserved field is %d, want 0", u(3))
+	case flags&^flagEOS != 0:
+		return nil, bad(20, "flags are %#x, want 0 or 1 (an EOS row)", flags)
 	}
-	want := uint64(classifierHeader) + 4*(labels+buckets)*dim + 4
+	eosRows := flags & flagEOS
+	want := uint64(classifierHeader) + 4*(labels+buckets+eosRows)*dim + 4
 	if uint64(len(b)) != want {
 		return nil, bad(len(b), "the file holds %d bytes; its header (%d labels, %d buckets, "+
-			"dim %d) needs %d; the file is truncated or corrupt", len(b), labels, buckets, dim,
-			want)
+			"%d EOS rows, dim %d) needs %d; the file is truncated or corrupt", len(b), labels,
+			buckets, eosRows, dim, want)
 	}
 	body := b[:len(b)-4]
 	sum := binary.LittleEndian.Uint32(b[len(b)-4:])
@@ -308,7 +329,7 @@ func DecodeClassifier(b []byte, name string) (*ClassifierRows, error) {
 			"corrupt", sum, got)
 	}
 
-	vals := make([]float32, (labels+buckets)*dim)
+	vals := make([]float32, (labels+buckets+eosRows)*dim)
 	for i := range vals {
 		off := classifierHeader + 4*i
 		vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[off:]))
@@ -316,9 +337,13 @@ func DecodeClassifier(b []byte, name string) (*ClassifierRows, error) {
 			return nil, bad(off, "value %d of row %d is %v", i%int(dim), i/int(dim), vals[i])
 		}
 	}
-	split := int(labels * dim)
-	return &ClassifierRows{Labels: int(labels), Dim: int(dim), Buckets: int(buckets),
-		Classifier: vals[:split:split], Bigrams: vals[split:]}, nil
+	split, end := int(labels*dim), int((labels+buckets)*dim)
+	c := &ClassifierRows{Labels: int(labels), Dim: int(dim), Buckets: int(buckets),
+		Classifier: vals[:split:split], Bigrams: vals[split:end:end]}
+	if eosRows > 0 {
+		c.EOS = vals[end:]
+	}
+	return c, nil
 }
 
 // writeAtomic writes path through a temporary file in the same directory, synced and renamed

@@ -68,7 +68,7 @@ func NewPredictor(m *Model) (*Predictor, error) {
 	tok.intern = nil
 	n := len(m.Meta.Labels)
 	feats := Features{Words: wordIDs{m.Vectors}, Rows: m.Vectors.Len(),
-		Buckets: m.Meta.BigramBuckets}
+		Buckets: m.Meta.BigramBuckets, EOS: m.EOS != nil}
 	return &Predictor{
 		m: m, tok: tok, feats: feats,
 		hidden: make([]float32, m.Meta.Dim),
@@ -115,11 +115,13 @@ func (p *Predictor) PredictTokens(tokens []string, k int) Prediction {
 	clear(p.hidden)
 	for _, r := range p.rows {
 		var row []float32
-		if int(r) < m.Vectors.Len() {
+		switch b := int(r) - m.Vectors.Len(); {
+		case b < 0:
 			row = m.Vectors.Row(int(r))
-		} else {
-			b := int(r) - m.Vectors.Len()
+		case b < m.Meta.BigramBuckets:
 			row = m.Bigrams[b*dim : (b+1)*dim]
+		default:
+			row = m.EOS
 		}
 		axpy(1, row, p.hidden)
 	}

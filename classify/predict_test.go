@@ -70,6 +70,35 @@ func TestPredict(t *testing.T) {
 	}
 }
 
+// TestPredictEOS gives the tiny model an EOS row (0, 2): "good movie" then has rows good,
+// EOS and two bigrams of zeros ((good, movie) and (movie, </s>)), h = ((1, 0) + (0, 2)) / 4
+// = (1/4, 1/2), logits 1/4 and -1/4, p(pos) = 1/(1+e^(-1/2)); a line without a known word
+// still gets no prediction.
+func TestPredictEOS(t *testing.T) {
+	m := tinyModel()
+	m.EOS = []float32{0, 2}
+	p, err := NewPredictor(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, _, err := p.PredictLine("good movie", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := 1 / (1 + math.Exp(-0.5))
+	want := Prediction{Labels: []Scored{{"pos", pos}}, Tokens: 2, Known: 1}
+	if diff := cmp.Diff(want, pred, cmpopts.EquateApprox(0, 1e-6)); diff != "" {
+		t.Errorf("prediction (-want +got):\n%s", diff)
+	}
+	pred, _, err = p.PredictLine("zzz", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pred.Reason != "no known word" || len(pred.Labels) != 0 {
+		t.Errorf("line without a known word: %+v, want no labels", pred)
+	}
+}
+
 func TestEvaluate(t *testing.T) {
 	ds := readString(t, "__label__pos good\n__label__neg bad\n__label__neg good\n"+
 		"__label__neg zzz\n")
@@ -86,6 +115,7 @@ func TestEvaluate(t *testing.T) {
 func TestSaveLoad(t *testing.T) {
 	dir := t.TempDir()
 	m := tinyModel()
+	m.EOS = []float32{0.5, -0.25}
 	m.Meta.Training = []byte(`{"epochs":5}`)
 	if err := Save(dir, m); err != nil {
 		t.Fatal(err)
@@ -135,8 +165,14 @@ func TestSaveLoad(t *testing.T) {
 
 // classifierBytes encodes a classifier.bin by hand: 1 label, dim 2, 1 bucket.
 func classifierBytes(vals [4]float32) []byte {
+	return classifierFlags(0, vals[:])
+}
+
+// classifierFlags encodes a classifier.bin by hand: 1 label, dim 2, 1 bucket, the flags and
+// the values.
+func classifierFlags(flags uint32, vals []float32) []byte {
 	b := []byte("SKGCLS1\n")
-	for _, v := range []uint32{1, 2, 1, 0} {
+	for _, v := range []uint32{1, 2, 1, flags} {
 		b = binary.LittleEndian.AppendUint32(b, v)
 	}
 	for _, v := range vals {
@@ -158,9 +194,25 @@ func TestDecodeClassifier(t *testing.T) {
 		t.Errorf("decoded (-want +got):\n%s", diff)
 	}
 	var w strings.Builder
-	if err := WriteClassifier(&w, 1, 2, 1, []float32{1, 2}, []float32{3, 4}); err != nil ||
+	if err := WriteClassifier(&w, 1, 2, 1, []float32{1, 2}, []float32{3, 4}, nil); err != nil ||
 		w.String() != string(good) {
 		t.Errorf("WriteClassifier differs from the hand encoding (%v)", err)
+	}
+
+	// Flag 1: an EOS row follows the bigram rows.
+	withEOS := classifierFlags(1, []float32{1, 2, 3, 4, 5, 6})
+	c, err = DecodeClassifier(withEOS, "c.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.EOS = []float32{5, 6}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("decoded with EOS (-want +got):\n%s", diff)
+	}
+	w.Reset()
+	if err := WriteClassifier(&w, 1, 2, 1, []float32{1, 2}, []float32{3, 4},
+		[]float32{5, 6}); err != nil || w.String() != string(withEOS) {
+		t.Errorf("WriteClassifier with EOS differs from the hand encoding (%v)", err)
 	}
 
 	corrupt := append([]byte(nil), good...)
@@ -178,6 +230,8 @@ func TestDecodeClassifier(t *testing.T) {
 		{"checksum", corrupt, "byte offset 40: "},
 		{"nan", nan, "byte offset 28: "},
 		{"huge header", huge, "needs"},
+		{"unknown flag", classifierFlags(2, []float32{1, 2, 3, 4}), "byte offset 20: "},
+		{"flag without EOS row", classifierFlags(1, []float32{1, 2, 3, 4}), "needs 52"},
 	}
 	for _, tc := range cases {
 		_, err := DecodeClassifier(tc.b, "c.bin")
@@ -195,7 +249,8 @@ func FuzzDecodeClassifier(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(c.Classifier) != c.Labels*c.Dim || len(c.Bigrams) != c.Buckets*c.Dim {
+		if len(c.Classifier) != c.Labels*c.Dim || len(c.Bigrams) != c.Buckets*c.Dim ||
+			(c.EOS != nil && len(c.EOS) != c.Dim) {
 			t.Fatalf("decoded sizes disagree: %+v", c)
 		}
 	})

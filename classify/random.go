@@ -35,23 +35,24 @@ func (s *stream) next() uint64 {
 }
 
 // InitRow fills dst with the start values of input row row: each value uniform in
-// [-0.5/dim, 0.5/dim) with dim = len(dst), from the stream of seed and the row alone:
+// [-1/dim, 1/dim) with dim = len(dst), the range of fastText's uniform(1.0 / dim), from the
+// stream of seed and the row alone:
 //
 //	state = mix64(seed ^ mix64(2^40 + row))
 //	per value: state += 0x9e3779b97f4a7c15; u = mix64(state)
-//	           value = (float32(u>>40) / 2^24 - 0.5) / dim
+//	           value = (float32(u>>40) / 2^23 - 1) / dim
 //
-// with mix64 splitmix64's finaliser. A value that rounds up to 0.5/dim becomes the next
-// float32 towards zero.
+// with mix64 splitmix64's finaliser. A value that rounds up to 1/dim becomes the next float32
+// towards zero.
 func InitRow(seed uint64, row uint32, dst []float32) {
 	if len(dst) == 0 {
 		return
 	}
 	dim := float32(len(dst))
-	hi := 0.5 / dim
+	hi := 1 / dim
 	s := newStream(seed, domainInit+uint64(row))
 	for i := range dst {
-		v := (float32(s.next()>>40)*0x1p-24 - 0.5) / dim
+		v := (float32(s.next()>>40)*0x1p-23 - 1) / dim
 		if v >= hi {
 			v = math.Nextafter32(hi, 0)
 		}

@@ -102,11 +102,19 @@ func (v *Vocab) ID(word string) (int32, bool) {
 	return id, ok
 }
 
-// fnv1a is the 32-bit FNV-1a hash of s's bytes.
+// EOS is the word fastText reads at the end of every line: the model adds its row to the
+// features of every line with a token, as fastText does, so the row learns what every line
+// shares (much like a bias). It is not a word of the vocabulary: its row comes after the
+// bigram buckets (see Features).
+const EOS = "</s>"
+
+// fnv1a is fastText's word hash: 32-bit FNV-1a over the bytes, each byte sign-extended
+// before the xor (fastText hashes int8_t(c)), which changes the result only for bytes of
+// 0x80 and above.
 func fnv1a(s string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
+		h ^= uint32(int8(s[i]))
 		h *= 16777619
 	}
 	return h
@@ -115,10 +123,16 @@ func fnv1a(s string) uint32 {
 // bigramMul combines the hashes of a bigram's two tokens, as fastText combines word n-grams.
 const bigramMul = 116049371
 
-// BigramBucket returns the bucket of the adjacent tokens a, b among buckets (> 0).
+// BigramBucket returns the bucket of the adjacent tokens a, b among buckets (> 0), as fastText
+// computes it: the 32-bit hashes are held as int32 and sign-extended to 64 bits, so the
+// bucket is (sext(h(a)) * 116049371 + sext(h(b))) mod 2^64 mod buckets.
 func BigramBucket(a, b string, buckets int) int {
-	h := uint64(fnv1a(a))*bigramMul + uint64(fnv1a(b))
-	return int(h % uint64(buckets))
+	return int(bigramHash(fnv1a(a), fnv1a(b)) % uint64(buckets))
+}
+
+// bigramHash combines two word hashes as fastText's addWordNgrams does.
+func bigramHash(a, b uint32) uint64 {
+	return uint64(int64(int32(a)))*bigramMul + uint64(int64(int32(b)))
 }
 
 // Features holds how a line's tokens become input rows.
@@ -129,10 +143,17 @@ type Features struct {
 	Rows int
 	// Buckets is the number of bigram buckets; 0 turns bigrams off.
 	Buckets int
+	// EOS adds the end-of-line row, row Rows + Buckets, to every line with a token, and
+	// makes the last token and EOS one more bigram, as fastText does.
+	EOS bool
 }
 
-// Append appends the rows of tokens to dst: each known word's row, in order, then one bucket
-// row per pair of adjacent tokens (known or not). known counts the known words.
+// EOSRow returns the row of EOS (meaningful when f.EOS is set).
+func (f Features) EOSRow() int32 { return int32(f.Rows + f.Buckets) }
+
+// Append appends the rows of tokens to dst: each known word's row, in order, then the EOS
+// row, then one bucket row per pair of adjacent tokens (known or not, EOS the last). known
+// counts the known words; a line without tokens gets no row.
 func (f Features) Append(dst []int32, tokens []string) (rows []int32, known int) {
 	for _, t := range tokens {
 		if id, ok := f.Words.ID(t); ok {
@@ -140,13 +161,28 @@ func (f Features) Append(dst []int32, tokens []string) (rows []int32, known int)
 			known++
 		}
 	}
+	if len(tokens) == 0 {
+		return dst, known
+	}
+	if f.EOS {
+		dst = append(dst, f.EOSRow())
+	}
 	if f.Buckets > 0 {
-		for i := 1; i < len(tokens); i++ {
-			dst = append(dst, int32(f.Rows+BigramBucket(tokens[i-1], tokens[i], f.Buckets)))
+		prev := fnv1a(tokens[0])
+		for _, t := range tokens[1:] {
+			h := fnv1a(t)
+			dst = append(dst, int32(f.Rows+int(bigramHash(prev, h)%uint64(f.Buckets))))
+			prev = h
+		}
+		if f.EOS {
+			dst = append(dst, int32(f.Rows+int(bigramHash(prev, eosHash)%uint64(f.Buckets))))
 		}
 	}
 	return dst, known
 }
+
+// eosHash is fnv1a(EOS).
+var eosHash = fnv1a(EOS)
 
 // Encoded holds examples as row and label ids, back to back: example i's feature rows are
 // Rows[RowEnd[i-1]:RowEnd[i]] (RowEnd[-1] taken as 0), its labels likewise.
@@ -160,18 +196,23 @@ type Encoded struct {
 // ErrUnknownLabel: an example carries a label outside the label list.
 var ErrUnknownLabel = errors.New("label not in the label list")
 
-// Encode turns the examples of ds into rows of v (plus buckets bigram buckets after them) and
-// indexes into labels. Every label of ds must be in labels.
+// InputRows is the number of input rows of a task of words words and buckets bigram buckets:
+// the words, the buckets and the EOS row.
+func InputRows(words, buckets int) int64 { return int64(words) + int64(buckets) + 1 }
+
+// Encode turns the examples of ds into rows of v, plus buckets bigram buckets and the EOS
+// row after them (see Features), and indexes into labels. Every label of ds must be in
+// labels.
 func Encode(ds *Dataset, v *Vocab, labels []string, buckets int) (*Encoded, error) {
-	if int64(v.Len())+int64(buckets) > MaxRows {
-		return nil, fmt.Errorf("encode %s: %d words and %d buckets exceed %d rows", ds.Name,
-			v.Len(), buckets, MaxRows)
+	if InputRows(v.Len(), buckets) > MaxRows {
+		return nil, fmt.Errorf("encode %s: %d words, %d buckets and the EOS row exceed %d "+
+			"rows", ds.Name, v.Len(), buckets, MaxRows)
 	}
 	labelID := make(map[string]int32, len(labels))
 	for i, l := range labels {
 		labelID[l] = int32(i)
 	}
-	f := Features{Words: v, Rows: v.Len(), Buckets: buckets}
+	f := Features{Words: v, Rows: v.Len(), Buckets: buckets, EOS: true}
 	e := &Encoded{
 		RowEnd:   make([]int32, 0, len(ds.Examples)),
 		LabelEnd: make([]int32, 0, len(ds.Examples)),

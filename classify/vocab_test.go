@@ -66,18 +66,23 @@ func TestNewVocabRefuses(t *testing.T) {
 }
 
 func TestBigramBucket(t *testing.T) {
-	// FNV-1a 32 of "a" is 0xe40c292c, the published test vector. For "new"/"york" the
-	// hashes are 681154065 and 3790501702 (worked out with a separate script), so the pair
-	// (new, york) is (681154065*116049371 + 3790501702) mod 2^64 mod 1000 = 817 and the
-	// reverse pair 507.
+	// FNV-1a 32 of "a" is 0xe40c292c, the published test vector; fastText sign-extends each
+	// byte, so "\xc3\xa9" hashes to 1023043777, not to plain FNV-1a's 0x1e9de8c1 (worked out
+	// with fastText's hash compiled from its source). For "new"/"york" the hashes are
+	// 681154065 and 3790501702; fastText holds them as int32, so york's is sign-extended:
+	// (681154065*116049371 + 3790501702 - 2^32) mod 2^64 mod 1000 = 521, and the reverse
+	// pair 307 (a separate script and fastText's addWordNgrams compiled from its source).
 	if got := fnv1a("a"); got != 0xe40c292c {
 		t.Errorf("fnv1a(a) = %#x, want 0xe40c292c", got)
 	}
-	if got := BigramBucket("new", "york", 1000); got != 817 {
-		t.Errorf("bucket(new, york) = %d, want 817", got)
+	if got := fnv1a("\xc3\xa9"); got != 1023043777 {
+		t.Errorf("fnv1a(\\xc3\\xa9) = %d, want 1023043777", got)
 	}
-	if got := BigramBucket("york", "new", 1000); got != 507 {
-		t.Errorf("bucket(york, new) = %d, want 507", got)
+	if got := BigramBucket("new", "york", 1000); got != 521 {
+		t.Errorf("bucket(new, york) = %d, want 521", got)
+	}
+	if got := BigramBucket("york", "new", 1000); got != 307 {
+		t.Errorf("bucket(york, new) = %d, want 307", got)
 	}
 }
 
@@ -86,11 +91,22 @@ func TestFeaturesAndEncode(t *testing.T) {
 	v := BuildVocab(ds, nil) // york 2, new 1
 	f := Features{Words: v, Rows: v.Len(), Buckets: 1000}
 	rows, known := f.Append(nil, []string{"new", "jersey", "york"})
-	// new=1, york=0 known; bigrams (new, jersey) and (jersey, york) over every token.
-	want := []int32{1, 0, int32(2 + BigramBucket("new", "jersey", 1000)),
-		int32(2 + BigramBucket("jersey", "york", 1000))}
+	// new=1, york=0 known; bigrams (new, jersey) and (jersey, york) over every token, in
+	// buckets 344 and 981 (fastText's addWordNgrams compiled from its source).
+	want := []int32{1, 0, 2 + 344, 2 + 981}
 	if diff := cmp.Diff(want, rows); diff != "" || known != 2 {
 		t.Errorf("rows (-want +got):\n%s; known %d, want 2", diff, known)
+	}
+	// With EOS: its row 2 + 1000 after the words, and one more bigram (york, </s>) in
+	// bucket 723; a line without tokens still gets no row.
+	f.EOS = true
+	rows, known = f.Append(nil, []string{"new", "jersey", "york"})
+	want = []int32{1, 0, 1002, 2 + 344, 2 + 981, 2 + 723}
+	if diff := cmp.Diff(want, rows); diff != "" || known != 2 {
+		t.Errorf("rows with EOS (-want +got):\n%s; known %d, want 2", diff, known)
+	}
+	if rows, _ := f.Append(nil, nil); len(rows) != 0 {
+		t.Errorf("rows of a line without tokens: %v, want none", rows)
 	}
 
 	e, err := Encode(ds, v, []string{"b", "a"}, 1000)
@@ -99,10 +115,11 @@ func TestFeaturesAndEncode(t *testing.T) {
 	}
 	r0, l0 := e.Example(0)
 	r1, l1 := e.Example(1)
-	if diff := cmp.Diff([]int32{1, 0, int32(2 + 817)}, r0); diff != "" {
+	// new york: words, EOS, (new, york) in bucket 521, (york, </s>) in 723.
+	if diff := cmp.Diff([]int32{1, 0, 1002, 2 + 521, 2 + 723}, r0); diff != "" {
 		t.Errorf("example 0 rows (-want +got):\n%s", diff)
 	}
-	if !slices.Equal(r1, []int32{0}) || !slices.Equal(l0, []int32{0}) ||
+	if !slices.Equal(r1, []int32{0, 1002, 2 + 723}) || !slices.Equal(l0, []int32{0}) ||
 		!slices.Equal(l1, []int32{1, 0}) || e.Len() != 2 {
 		t.Errorf("example 1 rows %v, labels %v and %v, len %d", r1, l0, l1, e.Len())
 	}
@@ -118,7 +135,7 @@ func TestInitRowAndPermutationHandValues(t *testing.T) {
 	u24 := []float64{8929411, 8608021, 4767606, 11142410}
 	want := make([]float32, 4)
 	for i, u := range u24 {
-		want[i] = float32((u/(1<<24) - 0.5) / 4)
+		want[i] = float32((u/(1<<23) - 1) / 4) // uniform in [-1/dim, 1/dim), dim 4
 	}
 	got := make([]float32, 4)
 	InitRow(42, 7, got)

@@ -34,7 +34,14 @@ type FinetuneInfo struct {
 	MissingWords int    `json:"missing_words"`
 	InitInfo     string `json:"init"`
 	// BigramBuckets is the number of bigram rows after the word rows.
-	BigramBuckets    int     `json:"bigram_buckets"`
+	BigramBuckets int `json:"bigram_buckets"`
+	// Tokens counts the examples' labels, tokens and one end of line each, as fastText
+	// counts a file's tokens; Passes is the passes over the examples that the job's epochs
+	// made, counted as fastText counts them when FastTextEpochs is set (see
+	// FinetuneConfig.FastTextEpochs).
+	Tokens           uint64  `json:"tokens"`
+	FastTextEpochs   bool    `json:"fasttext_epochs"`
+	Passes           int     `json:"passes"`
 	Frozen           bool    `json:"frozen"`
 	EmbeddingLRScale float64 `json:"embedding_lr_scale"`
 	BatchExamples    int     `json:"batch_examples"`
@@ -44,7 +51,7 @@ type FinetuneInfo struct {
 }
 
 // initInfo documents the start of rows without a pretrained vector.
-const initInfo = "uniform in [-0.5/dim, 0.5/dim) from the seed and the row (classify.InitRow)"
+const initInfo = "uniform in [-1/dim, 1/dim) from the seed and the row (classify.InitRow)"
 
 // finetuneState is what GetJob tells workers of a fine-tuning job once the labelled file is
 // read.
@@ -61,12 +68,17 @@ type ftTask struct {
 	trained *vocab.Vocab
 	labels  []string
 	// pre holds the pretrained vectors (nil with random initialisation); preRow[i] is word
-	// i's row in pre, or -1.
+	// i's row in pre, or -1; preEOS is the row of classify.EOS in pre, or -1.
 	pre     *vectors.Vectors
 	preRow  []int32
+	preEOS  int32
 	missing int
-	// rows is the input table's rows: words, then bigram buckets.
+	// rows is the input table's rows: words, then bigram buckets, then the EOS row.
 	rows int
+	// tokens counts the examples' tokens as fastText counts a file's; passes is the passes
+	// over the examples that the job's epochs make.
+	tokens uint64
+	passes int
 }
 
 // runFinetune drives a fine-tuning job: read the labelled file and the pretrained vectors,
@@ -98,7 +110,7 @@ func (c *Coordinator) runFinetune(ctx context.Context) (*Result, error) {
 	chunks := c.exampleChunks(len(tk.ds.Examples))
 	c.locked(func(co *core, now time.Time) {
 		c.mu.times.Training = now
-		co.startFinetune(chunks, uint64(len(tk.ds.Examples)), tk.trained, now)
+		co.startFinetune(chunks, uint64(len(tk.ds.Examples)), tk.passes, tk.trained, now)
 	})
 	if err := c.awaitPass(ctx, "training"); err != nil {
 		return nil, err
@@ -135,16 +147,19 @@ func (c *Coordinator) prepareTask() (*ftTask, error) {
 	}
 	tk := &ftTask{ds: ds, vocab: classify.BuildVocab(ds, extra), labels: ds.LabelList(),
 		pre: pre}
-	tk.rows = tk.vocab.Len() + f.BigramBuckets
-	if int64(tk.vocab.Len())+int64(f.BigramBuckets) > classify.MaxRows {
-		return nil, fmt.Errorf("finetune: %d words and %d bigram buckets exceed %d rows; "+
-			"lower --bigrams", tk.vocab.Len(), f.BigramBuckets, classify.MaxRows)
+	if n := classify.InputRows(tk.vocab.Len(), f.BigramBuckets); n > classify.MaxRows {
+		return nil, fmt.Errorf("finetune: %d words, %d bigram buckets and the EOS row exceed "+
+			"%d rows; lower --bigrams", tk.vocab.Len(), f.BigramBuckets, classify.MaxRows)
 	}
+	tk.rows = int(classify.InputRows(tk.vocab.Len(), f.BigramBuckets))
 	n := tk.vocab.Trained
 	if tk.trained, err = vocab.New(tk.vocab.Words[:n], tk.vocab.Counts[:n]); err != nil {
 		return nil, fmt.Errorf("finetune: training words: %w", err)
 	}
 	tk.matchPretrained()
+	if err := c.planPasses(tk); err != nil {
+		return nil, err
+	}
 
 	c.log.Info("labelled file read", "file", f.TrainFile, "examples", len(ds.Examples),
 		"labels", len(tk.labels), "summary", ds.Summary.String())
@@ -163,6 +178,32 @@ func (c *Coordinator) prepareTask() (*ftTask, error) {
 			words: uint64(tk.vocab.Len())}
 	})
 	return tk, nil
+}
+
+// planPasses counts the examples' tokens as fastText counts a file's (labels, tokens and
+// one end of line a line) and sets the passes the job's epochs make.
+func (c *Coordinator) planPasses(tk *ftTask) error {
+	for _, ex := range tk.ds.Examples {
+		tk.tokens += uint64(len(ex.Labels) + len(ex.Tokens) + 1)
+	}
+	var pretrained uint64
+	if tk.pre != nil {
+		pretrained = uint64(tk.pre.Len())
+	}
+	f := c.cfg.Finetune
+	tk.passes = f.passes(c.cfg.Epochs, tk.tokens, pretrained)
+	if tk.passes > maxEpochs {
+		return fmt.Errorf("finetune: %d epochs counted as fastText counts them (%d tokens "+
+			"and %d pretrained words) are %d passes, more than %d; lower --epochs or turn "+
+			"the fastText count off", c.cfg.Epochs, tk.tokens, pretrained, tk.passes,
+			maxEpochs)
+	}
+	if tk.passes != c.cfg.Epochs {
+		c.log.Info("epochs counted as fastText's -epoch counts them with pretrained vectors",
+			"epochs", c.cfg.Epochs, "tokens", tk.tokens, "pretrained_words", pretrained,
+			"passes", tk.passes)
+	}
+	return nil
 }
 
 // logWarnings logs the labelled file's warnings, and how many were not kept.
@@ -199,6 +240,12 @@ func (c *Coordinator) pretrained() (*vectors.Vectors, error) {
 // matchPretrained finds each word's pretrained row and counts the training words that have
 // none.
 func (tk *ftTask) matchPretrained() {
+	tk.preEOS = -1
+	if tk.pre != nil {
+		if r, ok := tk.pre.Lookup(classify.EOS); ok {
+			tk.preEOS = int32(r)
+		}
+	}
 	tk.preRow = make([]int32, tk.vocab.Len())
 	for i, w := range tk.vocab.Words {
 		tk.preRow[i] = -1
@@ -228,10 +275,18 @@ func (tk *ftTask) missingSample(n int) []string {
 	return out
 }
 
-// initRow fills dst with input row r's start value: its pretrained vector, or InitRow's.
+// initRow fills dst with input row r's start value: its pretrained vector (for the EOS row,
+// the vector of classify.EOS, as fastText takes it when the file has one), or InitRow's.
 func (tk *ftTask) initRow(seed uint64, r uint32, dst []float32) {
-	if int(r) < len(tk.preRow) && tk.preRow[r] >= 0 {
-		copy(dst, tk.pre.Row(int(tk.preRow[r])))
+	pre := int32(-1)
+	switch {
+	case int(r) < len(tk.preRow):
+		pre = tk.preRow[r]
+	case int(r) == tk.rows-1:
+		pre = tk.preEOS
+	}
+	if pre >= 0 {
+		copy(dst, tk.pre.Row(int(pre)))
 		return
 	}
 	classify.InitRow(seed, r, dst)

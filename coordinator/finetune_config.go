@@ -38,6 +38,14 @@ type FinetuneConfig struct {
 	// vocabulary after the training words, as fastText does: no example trains them, but
 	// prediction finds them.
 	PretrainedVocab bool
+	// FastTextEpochs counts the epochs as fastText's supervised -epoch does with
+	// -pretrainedVectors: fastText adds every pretrained word to its token count, and its
+	// learning rate decays over epochs x that count, so Epochs epochs are Epochs x (tokens +
+	// pretrained words) / tokens passes over the examples, tokens being the examples' labels,
+	// tokens and one end of line each. The job makes that many passes, rounded to the
+	// nearest whole one, and the learning rate decays over all of them. Without pretrained
+	// vectors, or when false, Epochs is the number of passes.
+	FastTextEpochs bool
 	// Freeze keeps the embedding table (words and bigram buckets) as it starts: workers push
 	// no embedding update.
 	Freeze bool
@@ -53,11 +61,12 @@ type FinetuneConfig struct {
 }
 
 // DefaultFinetuneConfig returns fine-tuning's defaults: embeddings trained at the
-// classifier's learning rate, pretrained words kept in the vocabulary, no bigrams, 32
-// examples a batch and automatic chunks.
+// classifier's learning rate, pretrained words kept in the vocabulary, epochs counted as
+// fastText counts them, no bigrams, 32 examples a batch and automatic chunks.
 func DefaultFinetuneConfig() FinetuneConfig {
 	return FinetuneConfig{
 		PretrainedVocab:  true,
+		FastTextEpochs:   true,
 		EmbeddingLRScale: 1,
 		BatchExamples:    32,
 	}
@@ -108,6 +117,16 @@ func (c Config) validateKind() []error {
 			f.ChunkExamples)
 	}
 	return errs
+}
+
+// passes is the number of passes over the examples that epochs epochs make for a file of
+// tokens tokens (see FastTextEpochs) with pretrained pretrained words (0 without vectors).
+func (f FinetuneConfig) passes(epochs int, tokens, pretrained uint64) int {
+	if !f.FastTextEpochs || pretrained == 0 || tokens == 0 {
+		return epochs
+	}
+	exact := float64(epochs) * (float64(tokens) + float64(pretrained)) / float64(tokens)
+	return int(min(math.Round(exact), math.MaxInt32))
 }
 
 // chunkExamples is the examples of one lease for a file of n examples.

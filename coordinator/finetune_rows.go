@@ -242,10 +242,10 @@ func (c *Coordinator) writeModel(ctx context.Context, set *ftShards, tk *ftTask,
 	if err != nil {
 		return nil, fmt.Errorf("finetune record: %w", err)
 	}
-	words := tk.vocab.Len()
+	words, buckets := tk.vocab.Len(), c.cfg.Finetune.BigramBuckets
 	m := &classify.Model{
 		Meta: classify.Meta{
-			Dim: dim, Labels: tk.labels, BigramBuckets: c.cfg.Finetune.BigramBuckets,
+			Dim: dim, Labels: tk.labels, BigramBuckets: buckets,
 			Tokenizer:   classify.TokenizerName(c.cfg.Tokenizer),
 			MaxSentence: c.cfg.MaxSentenceLen, VocabSize: words, TrainedWords: tk.vocab.Trained,
 			Training: training,
@@ -253,7 +253,8 @@ func (c *Coordinator) writeModel(ctx context.Context, set *ftShards, tk *ftTask,
 		Vectors:    &vectors.Vectors{Words: tk.vocab.Words, Dim: dim, Data: in[:words*dim]},
 		Counts:     tk.vocab.Counts,
 		Classifier: cls,
-		Bigrams:    in[words*dim:],
+		Bigrams:    in[words*dim : (words+buckets)*dim],
+		EOS:        in[(words+buckets)*dim:],
 	}
 	if err := classify.Save(c.cfg.OutDir, m); err != nil {
 		return nil, err
@@ -268,7 +269,8 @@ func (c *Coordinator) finetuneInfo(tk *ftTask, chunks int, loaded uint64) *Finet
 		TrainFile: f.TrainFile, Read: tk.ds.Summary, Examples: len(tk.ds.Examples),
 		Labels: tk.labels, Pretrained: f.Pretrained, RandomInit: tk.pre == nil,
 		VocabSize: tk.vocab.Len(), TrainedWords: tk.vocab.Trained, MissingWords: tk.missing,
-		InitInfo: initInfo, BigramBuckets: f.BigramBuckets, Frozen: f.Freeze,
+		InitInfo: initInfo, BigramBuckets: f.BigramBuckets, Tokens: tk.tokens,
+		FastTextEpochs: f.FastTextEpochs, Passes: tk.passes, Frozen: f.Freeze,
 		EmbeddingLRScale: f.EmbeddingLRScale, BatchExamples: f.BatchExamples,
 		ChunkExamples: f.chunkExamples(len(tk.ds.Examples)), LoadBytes: loaded,
 	}

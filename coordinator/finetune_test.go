@@ -1,10 +1,12 @@
 package coordinator
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/skipgrid/skipgrid/classify"
 	"github.com/skipgrid/skipgrid/proto/skipgridpb"
 	"github.com/skipgrid/skipgrid/vectors"
 )
@@ -53,5 +55,46 @@ func TestExampleChunks(t *testing.T) {
 	c.cfg.Finetune.ChunkExamples = 60
 	if got := c.exampleChunks(100); len(got) != 2 || got[1].Start != 60 || got[1].End != 100 {
 		t.Errorf("chunks of 60: %+v", got)
+	}
+}
+
+// TestFinetunePasses counts epochs as fastText does: TREC's 59,513 tokens with 54,135
+// pretrained words make -epoch 5 into 5 x 113,648 / 59,513 = 9.55 passes, 10 rounded.
+func TestFinetunePasses(t *testing.T) {
+	f := DefaultFinetuneConfig()
+	cases := []struct {
+		on                 bool
+		epochs             int
+		tokens, pretrained uint64
+		want               int
+	}{
+		{true, 5, 59513, 54135, 10},
+		{true, 5, 1000, 90, 5},  // 5.45
+		{true, 5, 1000, 100, 6}, // 5.5, rounded away from zero
+		{true, 5, 59513, 0, 5},  // no pretrained vectors
+		{false, 5, 59513, 54135, 5},
+	}
+	for _, tc := range cases {
+		f.FastTextEpochs = tc.on
+		if got := f.passes(tc.epochs, tc.tokens, tc.pretrained); got != tc.want {
+			t.Errorf("passes(%d, %d, %d) with the fastText count %v = %d, want %d",
+				tc.epochs, tc.tokens, tc.pretrained, tc.on, got, tc.want)
+		}
+	}
+
+	// planPasses counts labels, tokens and one end of line a line: (1+2+1) + (2+1+1) = 8
+	// tokens; with 4 pretrained words, 2 epochs are 2 x 12 / 8 = 3 passes.
+	ds, err := classify.Read(strings.NewReader("__label__a x y\n__label__a __label__b z\n"),
+		"t", classify.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Coordinator{cfg: DefaultConfig(), log: slog.New(slog.DiscardHandler)}
+	c.cfg.Epochs = 2
+	tk := &ftTask{ds: ds, pre: &vectors.Vectors{Words: []string{"p", "q", "r", "s"}, Dim: 1,
+		Data: make([]float32, 4)}}
+	if err := c.planPasses(tk); err != nil || tk.tokens != 8 || tk.passes != 3 {
+		t.Errorf("planPasses: %v, %d tokens, %d passes; want 8 and 3", err, tk.tokens,
+			tk.passes)
 	}
 }

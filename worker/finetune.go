@@ -142,7 +142,7 @@ func newFtJob(spec *skipgridpb.JobSpec, v *classify.Vocab) (*ftJob, error) {
 	if shards == 0 || shards > 256 {
 		return nil, fmt.Errorf("job names %d parameter-server shards, want 1..256", shards)
 	}
-	rows := v.Len() + buckets
+	rows := int(classify.InputRows(v.Len(), buckets))
 	in, err := shard.NewMap(uint64(rows), shards)
 	if err != nil {
 		return nil, err

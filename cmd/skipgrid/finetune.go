@@ -32,8 +32,10 @@ file in fastText's format (__label__X text), as one job of a coordinator, --ps p
 shards and --workers workers in this process, like train. The embedding table starts from the
 pretrained vectors F (word2vec binary or text, fastText .vec, GloVe), which are fine-tuned or,
 with --freeze-embeddings, kept as they are; --random-init trains from random rows instead, the
-baseline. Task words missing from F start uniform in [-0.5/dim, 0.5/dim) from --seed; their
-count is logged and recorded.
+baseline. Task words missing from F start uniform in [-1/dim, 1/dim) from --seed; their count
+is logged and recorded. Epochs are counted as fastText counts them with pretrained vectors
+(each pretrained word counts as one more token of the file), so --epochs 5 makes more than 5
+passes; --fasttext-epochs=false makes --epochs the passes.
 
 It writes the model to DIR (vectors.bin, classifier.bin, model.json, vocab.txt) and the run's
 record to DIR/run.json; with --test it prints the test score at the end.`,
@@ -45,7 +47,7 @@ record to DIR/run.json; with --test it prints the test score at the end.`,
 	addFinetuneFlags(fs)
 	fs.String("test", "", "labelled test file to score the model on at the end")
 	fs.String("out", "", "output directory of the model")
-	fs.Int("epochs", 5, "passes over the training file")
+	fs.Int("epochs", 5, "epochs over the training file (see --fasttext-epochs)")
 	fs.Float64("alpha", 0.1, "starting learning rate, decayed linearly to --min-alpha")
 	fs.Float64("min-alpha", 0, "learning-rate floor (0: alpha * 1e-4)")
 	fs.Int("dim", d.Dim, "vector dimension; with --pretrained it must be the vectors' own "+
@@ -96,8 +98,12 @@ func runFinetune(cmd *cobra.Command, _ []string) error {
 		out = cmd.ErrOrStderr()
 	}
 	ft := res.Finetune
-	fmt.Fprintf(out, "fine-tuned %d examples x %d epochs (%d labels, %d words, %d without a "+
-		"pretrained vector) in %.1fs; model in %s\n", ft.Examples, len(res.Epochs),
+	count := ""
+	if len(res.Epochs) != jc.Epochs {
+		count = fmt.Sprintf(", fastText's count of --epochs %d", jc.Epochs)
+	}
+	fmt.Fprintf(out, "fine-tuned %d examples x %d epochs%s (%d labels, %d words, %d without "+
+		"a pretrained vector) in %.1fs; model in %s\n", ft.Examples, len(res.Epochs), count,
 		len(ft.Labels), ft.VocabSize, ft.MissingWords, res.PhaseSeconds.Training, jc.OutDir)
 	test := v.GetString("test")
 	if test == "" {
@@ -118,6 +124,9 @@ func addFinetuneFlags(fs *pflag.FlagSet) {
 	fs.Bool("random-init", false, "start every row at random, without pretrained vectors")
 	fs.Bool("pretrained-vocab", f.PretrainedVocab, "keep the pretrained words the training "+
 		"file lacks, so that prediction finds them (as fastText does)")
+	fs.Bool("fasttext-epochs", f.FastTextEpochs, "count --epochs as fastText's -epoch with "+
+		"-pretrainedVectors: epochs x (tokens + pretrained words) / tokens passes; false: "+
+		"--epochs passes")
 	fs.Int("bigrams", 0, "hashed word-bigram buckets (0: no bigrams)")
 	fs.Bool("freeze-embeddings", false, "keep the embedding rows fixed; train the classifier")
 	fs.Float64("embedding-lr-scale", f.EmbeddingLRScale, "embeddings' learning rate over "+
@@ -134,6 +143,7 @@ func finetuneSettings(v *viper.Viper, c *coordinator.Config) []error {
 	f := &c.Finetune
 	f.TrainFile, f.Pretrained = v.GetString("train"), v.GetString("pretrained")
 	f.PretrainedVocab, f.Freeze = v.GetBool("pretrained-vocab"), v.GetBool("freeze-embeddings")
+	f.FastTextEpochs = v.GetBool("fasttext-epochs")
 	f.EmbeddingLRScale, f.BigramBuckets = v.GetFloat64("embedding-lr-scale"), v.GetInt("bigrams")
 	f.BatchExamples, f.ChunkExamples = v.GetInt("batch-examples"), v.GetInt("chunk-examples")
 
