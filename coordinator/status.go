@@ -109,6 +109,10 @@ type PSStatus struct {
 	Registered bool   `json:"registered"`
 	// Alive is false once the shard was reported dead, until it registers again.
 	Alive bool `json:"alive"`
+	// Replica is the serving copy's replica index; Backups lists the shard's other copies
+	// when the job keeps replicas.
+	Replica int          `json:"replica"`
+	Backups []BackupCopy `json:"backups,omitempty"`
 
 	// The shard's latest answer to Stats, which Run asks every Config.StatsEvery once
 	// the shards are configured, and once more at the end of training. All zero before
@@ -131,6 +135,18 @@ type PSStatus struct {
 	RowsPulled     uint64 `json:"rows_pulled"`
 	RowsPushed     uint64 `json:"rows_pushed"`
 	PushesRejected uint64 `json:"pushes_rejected"`
+}
+
+// BackupCopy is one copy of a shard other than the serving one. Lost copies (silent,
+// restarted, or the primary before a failover) are behind and not used again by the job.
+type BackupCopy struct {
+	Replica    int    `json:"replica"`
+	Name       string `json:"name"`
+	Address    string `json:"address"`
+	Registered bool   `json:"registered"`
+	Lost       bool   `json:"lost"`
+	// Pushes is the pushes the copy had applied at its latest Stats answer.
+	Pushes uint64 `json:"pushes"`
 }
 
 // Status returns a snapshot of the job. Safe for concurrent use; it calls Config.Members.
@@ -243,8 +259,14 @@ func (c *core) status(now time.Time) Status {
 	}
 	st.Workers = c.workerStatus()
 	for i, p := range c.PS {
-		st.PS = append(st.PS, PSStatus{Shard: i, Name: p.Name, Address: p.Address,
-			Registered: p.Registered, Alive: p.Alive})
+		ps := PSStatus{Shard: i, Name: p.Name, Address: p.Address,
+			Registered: p.Registered, Alive: p.Alive, Replica: p.Replica}
+		for _, b := range p.Backups {
+			ps.Backups = append(ps.Backups, BackupCopy{Replica: b.Replica, Name: b.Name,
+				Address: b.Address, Registered: b.Registered, Lost: b.Lost,
+				Pushes: b.Pushes})
+		}
+		st.PS = append(st.PS, ps)
 	}
 	return st
 }
