@@ -7,7 +7,8 @@
 #
 #   SKIPGRID_EPOCHS=3 SKIPGRID_MIN_COUNT=2 deploy/up.sh
 #
-# SG_KEEP=1 leaves the stopped containers for inspection (docker-compose down removes them).
+# SG_KEEP=1 leaves the stopped containers and the shards' checkpoint volumes for inspection;
+# the next run removes them before it starts, since each run is a new job.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,10 @@ trap down EXIT INT TERM
 # Compose v1 warns, once per service and command, that it ignores the Swarm-only
 # endpoint_mode; those lines are left out.
 quiet() { grep -v 'deploy sub-keys are not supported' >&2 || true; }
+
+# Each run is a new job: a shard that found an earlier run's checkpoints in its volume would
+# restore them, and the coordinator would refuse them and fail the job.
+$dc down -v --remove-orphans >/dev/null 2>&1 || true
 
 start=$(date +%s)
 $dc up -d --no-build 2>&1 | quiet

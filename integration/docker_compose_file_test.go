@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"maps"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,11 +19,15 @@ import (
 // composePath is the repository's compose file, relative to this package.
 const composePath = "../docker-compose.yml"
 
+// dockerfilePath is the image's Dockerfile, relative to this package.
+const dockerfilePath = "../deploy/Dockerfile"
+
 // composeFile is the part of a compose file that the checks read.
 type composeFile struct {
 	Version  string                    `yaml:"version"`
 	Services map[string]composeService `yaml:"services"`
 	Networks map[string]any            `yaml:"networks"`
+	Volumes  map[string]any            `yaml:"volumes"`
 }
 
 type composeService struct {
@@ -72,16 +78,23 @@ func loadCompose(t *testing.T) (composeFile, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseCompose(t, string(raw), nil), string(raw)
+}
+
+// parseCompose parses the compose file's text with the variables of env.
+func parseCompose(t *testing.T, raw string, env map[string]string) composeFile {
+	t.Helper()
 	var f composeFile
-	if err := yaml.Unmarshal([]byte(interpolate(string(raw), nil)), &f); err != nil {
+	if err := yaml.Unmarshal([]byte(interpolate(raw, env)), &f); err != nil {
 		t.Fatalf("%s: %v", composePath, err)
 	}
-	return f, string(raw)
+	return f
 }
 
 // TestComposeFile checks docker-compose.yml against the binary: the cluster's shape, every
 // SKIPGRID_* variable a flag of the node's role, defaults equal to the flags' own,
-// addresses and ports that agree with the listen flags, and the shared volumes.
+// addresses and ports that agree with the listen flags, the shared volumes, and a
+// checkpoint volume of its own for every shard.
 func TestComposeFile(t *testing.T) {
 	f, raw := loadCompose(t)
 	flags := roleFlags(t)
@@ -105,6 +118,21 @@ func TestComposeFile(t *testing.T) {
 	}
 	checkComposeDefaults(t, raw, flags)
 	checkComposeWiring(t, f, flags)
+
+	// The shards' user must own their volumes whatever user the host picks for the others
+	// (deploy/up.sh picks the caller's).
+	checkComposeCheckpoints(t, parseCompose(t, raw, map[string]string{"SG_UID": "1000",
+		"SG_GID": "1000"}), readFile(t, dockerfilePath))
+}
+
+// readFile returns a file's text.
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // roleOf gives the role a service runs, from its name: coordinator, ps-N or worker-N.
@@ -155,8 +183,9 @@ func isNumber(s string) bool {
 }
 
 // composeChosen lists the flags whose compose default is the file's own choice: the
-// binary has none for them (a job must name its corpus).
-var composeChosen = map[string]bool{"corpus": true}
+// binary has none for them (a job must name its corpus), or the binary's does not suit a
+// deployment (checkpoints at epoch ends only would lose a whole long epoch to a crash).
+var composeChosen = map[string]bool{"corpus": true, "checkpoint-every": true}
 
 // checkComposeDefaults checks that each ${SKIPGRID_X:-default} of the file defaults to the
 // flag's own default, so that the file with no variables set runs the binary's defaults.
@@ -267,8 +296,9 @@ func checkComposeWiring(t *testing.T, f composeFile, flags map[string]map[string
 	}
 }
 
-// checkComposeVolumes checks that the coordinator writes SKIPGRID_OUT into a writable
-// volume and that it and every worker mount the corpus at the same path.
+// checkComposeVolumes checks that the coordinator writes SKIPGRID_OUT (its outputs and its
+// saved state, OUT/.state) into a writable volume and that it and every worker mount the
+// corpus at the same path.
 func checkComposeVolumes(t *testing.T, f composeFile) {
 	t.Helper()
 	coord := f.Services["coordinator"]
@@ -292,6 +322,75 @@ func checkComposeVolumes(t *testing.T, f composeFile) {
 	}
 }
 
+// checkComposeCheckpoints checks that every shard keeps its checkpoints, so that a
+// restarted container restores them: SKIPGRID_CHECKPOINT_DIR is in a writable named volume
+// (declared under the top-level volumes, so neither a bind mount nor an anonymous volume
+// that a new container would not get back) that no other shard mounts, and the image
+// creates the mount point owned by the shard's user, whom a fresh named volume's root then
+// belongs to.
+func checkComposeCheckpoints(t *testing.T, f composeFile, dockerfile string) {
+	t.Helper()
+	owner := make(map[string]string) // named volume -> the shard that mounts it
+	for _, name := range slices.Sorted(maps.Keys(f.Services)) {
+		s := f.Services[name]
+		if roleOf(name) != "ps" {
+			continue
+		}
+		dir := s.Environment["SKIPGRID_CHECKPOINT_DIR"]
+		if !path.IsAbs(dir) {
+			t.Errorf("%s: SKIPGRID_CHECKPOINT_DIR %q; want an absolute path in a volume, or a "+
+				"restarted shard comes back empty", name, dir)
+			continue
+		}
+		v, ok := volumeFor(s.Volumes, dir)
+		if !ok {
+			t.Errorf("%s: checkpoint dir %s is in none of its volumes %q", name, dir, s.Volumes)
+			continue
+		}
+		parts := strings.Split(v, ":")
+		source, target := parts[0], parts[1]
+		if _, named := f.Volumes[source]; !named {
+			t.Errorf("%s: checkpoint dir %s is on %q, want a named volume declared under the "+
+				"top-level volumes", name, dir, v)
+		}
+		if len(parts) > 2 && parts[2] == "ro" {
+			t.Errorf("%s: checkpoint volume %q is read-only", name, v)
+		}
+		if other, shared := owner[source]; shared {
+			t.Errorf("%s and %s share the checkpoint volume %s; each shard needs its own",
+				other, name, source)
+		}
+		owner[source] = name
+		if got := imageOwner(dockerfile, target); got != s.User {
+			t.Errorf("%s: runs as %q, but the image's %s belongs to %q: a fresh named volume "+
+				"there takes that owner, and the shard could not write its checkpoints", name,
+				s.User, target, got)
+		}
+	}
+	if shards := f.Services["coordinator"].Environment["SKIPGRID_PS"]; strconv.Itoa(
+		len(owner)) != shards {
+		t.Errorf("%d shards checkpoint into volumes of their own, want %s", len(owner), shards)
+	}
+}
+
+// imageOwner returns the --chown owner of the Dockerfile COPY whose destination is dir, or
+// "" when no COPY with --chown makes it.
+func imageOwner(dockerfile, dir string) string {
+	for _, line := range strings.Split(dockerfile, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 3 || !strings.EqualFold(fields[0], "COPY") ||
+			path.Clean(fields[len(fields)-1]) != path.Clean(dir) {
+			continue
+		}
+		for _, f := range fields[1 : len(fields)-1] {
+			if owner, ok := strings.CutPrefix(f, "--chown="); ok {
+				return owner
+			}
+		}
+	}
+	return ""
+}
+
 // volumeFor returns the volume (source:target[:mode]) whose target holds path.
 func volumeFor(volumes []string, path string) (string, bool) {
 	for _, v := range volumes {
@@ -304,6 +403,63 @@ func volumeFor(volumes []string, path string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// swarmOverridePath adds to the compose file for a Swarm of several hosts.
+const swarmOverridePath = "../deploy/swarm-multihost.yml"
+
+// TestComposeSwarmOverride checks deploy/swarm-multihost.yml against the compose file: it
+// names only services of it, makes the cluster network an internal, attachable overlay
+// (each container's only network, so that gossip advertises the overlay address), and pins
+// the coordinator and every shard to nodes of their own label, where their state stays.
+func TestComposeSwarmOverride(t *testing.T) {
+	base, _ := loadCompose(t)
+	var o struct {
+		Services map[string]struct {
+			Deploy struct {
+				Placement struct {
+					Constraints []string `yaml:"constraints"`
+				} `yaml:"placement"`
+			} `yaml:"deploy"`
+		} `yaml:"services"`
+		Networks map[string]struct {
+			Driver     string `yaml:"driver"`
+			Internal   bool   `yaml:"internal"`
+			Attachable bool   `yaml:"attachable"`
+		} `yaml:"networks"`
+	}
+	if err := yaml.Unmarshal([]byte(readFile(t, swarmOverridePath)), &o); err != nil {
+		t.Fatalf("%s: %v", swarmOverridePath, err)
+	}
+
+	if n, ok := o.Networks["cluster"]; !ok || n.Driver != "overlay" || !n.Internal ||
+		!n.Attachable {
+		t.Errorf("network cluster %+v (present %v); want an internal, attachable overlay", n, ok)
+	}
+	pinned := make(map[string]string) // constraint -> service
+	for name, s := range o.Services {
+		if _, ok := base.Services[name]; !ok {
+			t.Errorf("service %s is not in %s", name, composePath)
+		}
+		c := s.Deploy.Placement.Constraints
+		if role := roleOf(name); role == "coordinator" || role == "ps" {
+			if len(c) != 1 {
+				t.Errorf("%s: constraints %q; want one node label of its own", name, c)
+				continue
+			}
+			if other, dup := pinned[c[0]]; dup {
+				t.Errorf("%s and %s are pinned alike (%s)", other, name, c[0])
+			}
+			pinned[c[0]] = name
+		}
+	}
+	for name := range base.Services {
+		if role := roleOf(name); role == "coordinator" || role == "ps" {
+			if _, ok := o.Services[name]; !ok {
+				t.Errorf("%s is not pinned: Swarm could move it away from its state", name)
+			}
+		}
+	}
 }
 
 // TestComposeHelpers checks interpolate and parseHelpFlags on cases worked out by hand.
@@ -320,6 +476,16 @@ func TestComposeHelpers(t *testing.T) {
 	for _, tc := range tests {
 		if got := interpolate(tc.in, env); got != tc.want {
 			t.Errorf("interpolate(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// The owner of a directory the image makes: the COPY whose destination it is, with or
+	// without a trailing slash; another COPY's owner or one without --chown does not count.
+	dockerfile := "FROM scratch\nCOPY bin/x /x\nCOPY --from=d --chown=1:2 /c /c/\n" +
+		"copy --chown=3:4 a /other\n"
+	for dir, want := range map[string]string{"/c": "1:2", "/c/": "1:2", "/x": "",
+		"/other": "3:4", "/none": ""} {
+		if got := imageOwner(dockerfile, dir); got != want {
+			t.Errorf("imageOwner(%q) = %q, want %q", dir, got, want)
 		}
 	}
 	// A typed flag with a default, a quoted default, and a bool flag with a short form.

@@ -62,13 +62,32 @@ type k8sWorkload struct {
 			Metadata objectMeta `yaml:"metadata"`
 			Spec     podSpec    `yaml:"spec"`
 		} `yaml:"template"`
+		VolumeClaimTemplates []struct {
+			Metadata objectMeta `yaml:"metadata"`
+			Spec     struct {
+				AccessModes []string `yaml:"accessModes"`
+			} `yaml:"spec"`
+		} `yaml:"volumeClaimTemplates"`
+		PVCRetention struct {
+			WhenDeleted string `yaml:"whenDeleted"`
+		} `yaml:"persistentVolumeClaimRetentionPolicy"`
 	} `yaml:"spec"`
+}
+
+// claimTemplates returns the names of a StatefulSet's volumeClaimTemplates.
+func (w k8sWorkload) claimTemplates() []string {
+	var names []string
+	for _, ct := range w.Spec.VolumeClaimTemplates {
+		names = append(names, ct.Metadata.Name)
+	}
+	return names
 }
 
 type podSpec struct {
 	SecurityContext struct {
 		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 		RunAsUser    *int  `yaml:"runAsUser"`
+		FSGroup      *int  `yaml:"fsGroup"`
 	} `yaml:"securityContext"`
 	Containers []k8sContainer `yaml:"containers"`
 	Volumes    []k8sVolume    `yaml:"volumes"`
@@ -179,7 +198,8 @@ var k8sObjects = []string{
 // TestK8sManifests checks the Kubernetes manifests against each other and the binary: the
 // objects present, the StatefulSet's headless Service, images, users, every SKIPGRID_*
 // variable a flag of the container's role, ports that agree with the listen flags,
-// Services that select pods and name their ports, and the addresses the nodes dial.
+// Services that select pods and name their ports, the addresses the nodes dial, and the
+// claims that keep the shards' checkpoints and the coordinator's state.
 func TestK8sManifests(t *testing.T) {
 	m := loadManifests(t, k8sDir)
 	flags := roleFlags(t)
@@ -198,6 +218,7 @@ func TestK8sManifests(t *testing.T) {
 		checkService(t, m, key, pods)
 	}
 	checkPSWiring(t, m, pods)
+	checkPSCheckpoints(t, m, pods)
 	checkCoordinatorAddrs(t, m, pods)
 }
 
@@ -229,7 +250,8 @@ type podInfo struct {
 	env map[string]string
 	// ports maps a container port's name to "number/protocol".
 	ports map[string]string
-	// mounts maps a mount path to "pvc:CLAIM" or "pvc:CLAIM:ro".
+	// mounts maps a mount path to "pvc:CLAIM" or "pvc:CLAIM:ro", or to "template:NAME"
+	// for a StatefulSet's claim template (one claim per pod).
 	mounts map[string]string
 }
 
@@ -265,7 +287,7 @@ func checkWorkload(t *testing.T, m manifests, key string,
 	}
 	p.env = containerEnv(t, m, key, c, flags[p.role])
 	p.ports = containerPorts(t, key, c, p.env, flags[p.role])
-	p.mounts = containerMounts(t, m, key, c, tpl.Spec)
+	p.mounts = containerMounts(t, m, key, c, tpl.Spec, w.claimTemplates())
 	return p
 }
 
@@ -358,14 +380,21 @@ func containerPorts(t *testing.T, key string, c k8sContainer, env map[string]str
 	return ports
 }
 
-// containerMounts checks that every mount names a volume backed by an existing claim and
-// returns the mounts by path.
+// containerMounts checks that every mount names a volume backed by an existing claim, or
+// one of the workload's claim templates, and returns the mounts by path.
 func containerMounts(t *testing.T, m manifests, key string, c k8sContainer,
-	spec podSpec) map[string]string {
+	spec podSpec, templates []string) map[string]string {
 	t.Helper()
 	mounts := make(map[string]string)
 	for _, vm := range c.VolumeMounts {
 		i := slices.IndexFunc(spec.Volumes, func(v k8sVolume) bool { return v.Name == vm.Name })
+		if i < 0 && slices.Contains(templates, vm.Name) {
+			mounts[vm.MountPath] = "template:" + vm.Name
+			if vm.ReadOnly {
+				mounts[vm.MountPath] += ":ro"
+			}
+			continue
+		}
 		if i < 0 || spec.Volumes[i].PersistentVolumeClaim == nil {
 			t.Errorf("%s: mount %s: no persistent volume named %q", key, vm.MountPath, vm.Name)
 			continue
@@ -444,6 +473,42 @@ func checkPSWiring(t *testing.T, m manifests, pods map[string]podInfo) {
 		if ps.env[k] != v {
 			t.Errorf("StatefulSet/ps: %s %q, want %q", k, ps.env[k], v)
 		}
+	}
+}
+
+// checkPSCheckpoints checks that a restarted shard pod gets its checkpoints back: its
+// --checkpoint-dir is on a writable mount of one of the StatefulSet's claim templates (a
+// claim per pod that outlives it; a pod volume, or one claim for all shards, would not do),
+// the pods' fsGroup lets the non-root shard write there, and deleting the StatefulSet
+// deletes the claims, so that the next job does not restore this one's checkpoints.
+func checkPSCheckpoints(t *testing.T, m manifests, pods map[string]podInfo) {
+	t.Helper()
+	var sts k8sWorkload
+	m.decode(t, "StatefulSet/ps", &sts)
+	ps := pods["StatefulSet/ps"]
+	dir := ps.env["SKIPGRID_CHECKPOINT_DIR"]
+	if !strings.HasPrefix(dir, "/") {
+		t.Errorf("StatefulSet/ps: SKIPGRID_CHECKPOINT_DIR %q; want an absolute path on a "+
+			"claim, or a restarted shard comes back empty", dir)
+	} else if mount := mountFor(ps.mounts, dir); !strings.HasPrefix(mount, "template:") ||
+		strings.HasSuffix(mount, ":ro") {
+		t.Errorf("StatefulSet/ps: checkpoint dir %s is on %q, want a writable mount of a "+
+			"volumeClaimTemplate (templates: %q)", dir, mount, sts.claimTemplates())
+	}
+	for _, ct := range sts.Spec.VolumeClaimTemplates {
+		if !slices.Contains(ct.Spec.AccessModes, "ReadWriteOnce") {
+			t.Errorf("StatefulSet/ps: claim template %s has access modes %q, want "+
+				"ReadWriteOnce (one shard writes each claim)", ct.Metadata.Name,
+				ct.Spec.AccessModes)
+		}
+	}
+	if fs := sts.Spec.Template.Spec.SecurityContext.FSGroup; fs == nil || *fs == 0 {
+		t.Errorf("StatefulSet/ps: no fsGroup: a fresh claim belongs to root and the shard, " +
+			"not root, could not write its checkpoints")
+	}
+	if got := sts.Spec.PVCRetention.WhenDeleted; got != "Delete" {
+		t.Errorf("StatefulSet/ps: persistentVolumeClaimRetentionPolicy.whenDeleted %q, want "+
+			"Delete: the claims would outlive the job, and its checkpoints fail the next", got)
 	}
 }
 
