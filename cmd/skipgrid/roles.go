@@ -33,7 +33,8 @@ func addNodeFlags(fs *pflag.FlagSet, name string) {
 	fs.String("config", "", "configuration file (YAML, TOML or JSON; keys as the flags)")
 	fs.String("name", name, "node name, unique in the cluster")
 	fs.String("gossip-addr", "0.0.0.0:7946", "memberlist bind address host:port")
-	fs.String("gossip-advertise", "", "address other nodes reach this node's gossip at")
+	fs.String("gossip-advertise", "", "host:port other nodes reach this node's gossip at; "+
+		"a host name resolves to this host's own address among the name's")
 	fs.StringSlice("join", nil, "gossip seeds host:port (empty: start a new cluster)")
 	fs.String("gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes)")
 	fs.String("gossip-profile", "lan", "memberlist timers: lan, or local for one machine")
@@ -52,8 +53,7 @@ func startMember(v *viper.Viper, log *slog.Logger, meta member.Meta,
 	}
 	cfg.BindAddr, cfg.BindPort = host, port
 	if adv := v.GetString("gossip-advertise"); adv != "" {
-		if cfg.AdvertiseAddr, cfg.AdvertisePort, err = splitHostPort(adv,
-			"--gossip-advertise"); err != nil {
+		if cfg.AdvertiseAddr, cfg.AdvertisePort, err = advertiseAddr(adv); err != nil {
 			return nil, err
 		}
 	}
@@ -64,6 +64,29 @@ func startMember(v *viper.Viper, log *slog.Logger, meta member.Meta,
 		}
 	}
 	return member.Start(cfg)
+}
+
+// advertiseTimeout bounds the wait for a --gossip-advertise name to resolve.
+const advertiseTimeout = time.Minute
+
+// advertiseAddr reads --gossip-advertise: an IP or a host name (a compose or Swarm service
+// name), resolved to this host's own address among the name's.
+func advertiseAddr(adv string) (string, int, error) {
+	host, port, err := splitHostPort(adv, "--gossip-advertise")
+	if err != nil {
+		return "", 0, err
+	}
+	local, err := member.LocalIPs()
+	if err != nil {
+		return "", 0, fmt.Errorf("--gossip-advertise: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), advertiseTimeout)
+	defer cancel()
+	ip, err := member.AdvertiseIP(ctx, net.DefaultResolver, host, local)
+	if err != nil {
+		return "", 0, fmt.Errorf("--gossip-advertise: %w", err)
+	}
+	return ip, port, nil
 }
 
 func splitHostPort(addr, flag string) (string, int, error) {
