@@ -244,8 +244,9 @@ func listenPort(t *testing.T, env map[string]string, fi map[string]flagInfo,
 }
 
 // checkComposeWiring checks that the nodes find each other: shard indexes and advertised
-// addresses, the coordinator's addresses, the shard count, the shared corpus, the output
-// volume, the published status port and the restart policies.
+// addresses, every node's gossip address advertised as its own service name, the
+// coordinator's addresses, the shard count, the shared corpus, the output volume, the
+// published status port and the restart policies.
 func checkComposeWiring(t *testing.T, f composeFile, flags map[string]map[string]flagInfo) {
 	t.Helper()
 	coord := f.Services["coordinator"]
@@ -271,6 +272,7 @@ func checkComposeWiring(t *testing.T, f composeFile, flags map[string]map[string
 			"job must not start again)", coord.Restart, coord.Deploy.RestartPolicy.Condition)
 	}
 	checkComposeVolumes(t, f)
+	checkComposeGossipAdvertise(t, f, flags)
 
 	for _, name := range []string{"ps-0", "ps-1", "worker-0", "worker-1", "worker-2"} {
 		s := f.Services[name]
@@ -292,6 +294,23 @@ func checkComposeWiring(t *testing.T, f composeFile, flags map[string]map[string
 		if s.Restart != "on-failure" || s.Deploy.RestartPolicy.Condition != "on-failure" {
 			t.Errorf("%s: restart %q, swarm condition %q; want on-failure for both", name,
 				s.Restart, s.Deploy.RestartPolicy.Condition)
+		}
+	}
+}
+
+// checkComposeGossipAdvertise checks that every node advertises its gossip address as its own
+// service name and gossip port. The name resolves to the node's address on the cluster
+// network; left unset, a Swarm node would advertise its docker_gwbridge address instead,
+// which gossip from other containers does not reach.
+func checkComposeGossipAdvertise(t *testing.T, f composeFile,
+	flags map[string]map[string]flagInfo) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(f.Services)) {
+		s := f.Services[name]
+		want := name + ":" + listenPort(t, s.Environment, flags[roleOf(name)], "gossip-addr")
+		if got, ok := s.Environment["SKIPGRID_GOSSIP_ADVERTISE"]; got != want {
+			t.Errorf("%s: SKIPGRID_GOSSIP_ADVERTISE %q (set %v), want %q: its own service name, "+
+				"which resolves to its address on the cluster network", name, got, ok, want)
 		}
 	}
 }
@@ -409,9 +428,10 @@ func volumeFor(volumes []string, path string) (string, bool) {
 const swarmOverridePath = "../deploy/swarm-multihost.yml"
 
 // TestComposeSwarmOverride checks deploy/swarm-multihost.yml against the compose file: it
-// names only services of it, makes the cluster network an internal, attachable overlay
-// (each container's only network, so that gossip advertises the overlay address), and pins
-// the coordinator and every shard to nodes of their own label, where their state stays.
+// names only services of it, makes the cluster network an attachable overlay that is not
+// internal (an internal one would drop the published status port; the advertised service
+// names already give gossip the overlay address), and pins the coordinator and every shard
+// to nodes of their own label, where their state stays.
 func TestComposeSwarmOverride(t *testing.T) {
 	base, _ := loadCompose(t)
 	var o struct {
@@ -432,9 +452,10 @@ func TestComposeSwarmOverride(t *testing.T) {
 		t.Fatalf("%s: %v", swarmOverridePath, err)
 	}
 
-	if n, ok := o.Networks["cluster"]; !ok || n.Driver != "overlay" || !n.Internal ||
+	if n, ok := o.Networks["cluster"]; !ok || n.Driver != "overlay" || n.Internal ||
 		!n.Attachable {
-		t.Errorf("network cluster %+v (present %v); want an internal, attachable overlay", n, ok)
+		t.Errorf("network cluster %+v (present %v); want an attachable overlay, not internal "+
+			"(which would publish nothing, the status page included)", n, ok)
 	}
 	pinned := make(map[string]string) // constraint -> service
 	for name, s := range o.Services {
