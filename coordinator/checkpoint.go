@@ -613,10 +613,15 @@ func (c *Coordinator) silentShard(co *core, w *shardWatch, set *shardSet, s int,
 }
 
 // recoverShard configures restarted shard s again (a shard restored from a checkpoint keeps
-// its rows; an empty one is initialised) and rolls training back to what the shard holds.
+// its rows; an empty one is initialised: a fine-tuning job's by loadShard) and rolls
+// training back to what the shard holds. st is the shard's Stats answer.
 func (c *Coordinator) recoverShard(ctx context.Context, set *shardSet, s int,
 	st *skipgridpb.StatsResponse) error {
 	req := c.configureRequest(s, uint64(countRows(set.rows)))
+	tk := c.finetuneTask()
+	if tk != nil {
+		req.Tables = tk.tables()
+	}
 	var cr *skipgridpb.ConfigureResponse
 	what := fmt.Sprintf("configure restarted PS shard %d at %s", s, set.addrs[s])
 	err := c.retry(ctx, what, func(ctx context.Context) error {
@@ -626,6 +631,11 @@ func (c *Coordinator) recoverShard(ctx context.Context, set *shardSet, s int,
 	})
 	if err != nil {
 		return err
+	}
+	if tk != nil {
+		if err := c.reloadRows(ctx, set, s, tk, st, cr); err != nil {
+			return err
+		}
 	}
 
 	var ev RecoveryEvent

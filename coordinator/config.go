@@ -104,7 +104,7 @@ type Config struct {
 	// without being completed (a chunk that keeps killing workers, or a broken worker).
 	MaxAttempts int
 
-	// Persistence and recovery (pretraining jobs; see state.go and checkpoint.go).
+	// Persistence and recovery (see state.go and checkpoint.go).
 
 	// StateDir holds the coordinator's saved state; "" means OutDir/.state.
 	StateDir string

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/skipgrid/skipgrid/classify"
@@ -46,7 +47,9 @@ type FinetuneInfo struct {
 	EmbeddingLRScale float64 `json:"embedding_lr_scale"`
 	BatchExamples    int     `json:"batch_examples"`
 	ChunkExamples    int     `json:"chunk_examples"`
-	// LoadBytes counts the payload bytes the coordinator pushed to load the initial rows.
+	// LoadBytes counts the payload bytes this run of the coordinator pushed to load initial
+	// rows: into every shard at the start, and into a shard that came back empty. A shard
+	// restored from a checkpoint, or one a resumed coordinator found with the job, needs none.
 	LoadBytes uint64 `json:"load_bytes"`
 }
 
@@ -59,6 +62,8 @@ type finetuneState struct {
 	labels   []string
 	examples uint64
 	words    uint64
+	// task is the job's data; recoverShard loads a restarted shard's initial rows from it.
+	task *ftTask
 }
 
 // ftTask is a fine-tuning job's data, read once by the coordinator.
@@ -79,11 +84,16 @@ type ftTask struct {
 	// over the examples that the job's epochs make.
 	tokens uint64
 	passes int
+	// loadBytes counts the payload bytes pushed to load initial rows (see
+	// FinetuneInfo.LoadBytes).
+	loadBytes atomic.Uint64
 }
 
 // runFinetune drives a fine-tuning job: read the labelled file and the pretrained vectors,
-// wait for the shards, configure them and load the initial rows, train every epoch, then
-// gather the rows and write the model.
+// wait for the shards, configure them and load the initial rows, train every epoch (with
+// checkpoints and recovery, as pretraining), then gather the rows and write the model. A
+// resumed job reads its task again, checks it against the saved state, and loads rows only
+// into the shards that came back without them.
 func (c *Coordinator) runFinetune(ctx context.Context) (*Result, error) {
 	var start time.Time
 	c.mark(func(t *phaseTimes, now time.Time) { t.Start, t.Counting, start = now, now, now })
@@ -92,36 +102,38 @@ func (c *Coordinator) runFinetune(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	chunks := c.exampleChunks(len(tk.ds.Examples))
+	if err := c.checkResumedTask(tk, chunks); err != nil {
+		return nil, err
+	}
 	if err := c.awaitShards(ctx, start); err != nil {
 		return nil, err
 	}
 
+	// Configure the shards and load their rows, then train.
 	c.mark(func(t *phaseTimes, now time.Time) { t.Configuring = now })
 	set, err := c.configureFinetune(ctx, tk)
 	if err != nil {
 		return nil, err
 	}
 	c.mon.bg.Go(func() { c.pollStats(ctx, set.shardSet) })
-	loaded, err := c.loadRows(ctx, set, tk)
-	if err != nil {
+	if err := c.loadRows(ctx, set, tk); err != nil {
 		return nil, err
 	}
-
-	chunks := c.exampleChunks(len(tk.ds.Examples))
-	c.locked(func(co *core, now time.Time) {
-		c.mu.times.Training = now
-		co.startFinetune(chunks, uint64(len(tk.ds.Examples)), tk.passes, tk.trained, now)
-	})
-	if err := c.awaitPass(ctx, "training"); err != nil {
+	if err := c.beginFinetune(ctx, set, tk, chunks); err != nil {
+		return nil, err
+	}
+	if err := c.train(ctx, set.shardSet); err != nil {
 		return nil, err
 	}
 	c.pollShards(ctx, set.shardSet)
 
+	// Read both tables back and write the model.
 	c.locked(func(co *core, now time.Time) {
 		c.mu.times.Gathering = now
 		co.startGathering()
 	})
-	return c.writeModel(ctx, set, tk, len(chunks), loaded)
+	return c.writeModel(ctx, set, tk, len(chunks))
 }
 
 // prepareTask reads the labelled file and the pretrained vectors, builds the task vocabulary
@@ -175,7 +187,7 @@ func (c *Coordinator) prepareTask() (*ftTask, error) {
 	c.locked(func(_ *core, _ time.Time) {
 		c.mu.vocabMsg = msg
 		c.mu.ft = &finetuneState{labels: tk.labels, examples: uint64(len(ds.Examples)),
-			words: uint64(tk.vocab.Len())}
+			words: uint64(tk.vocab.Len()), task: tk}
 	})
 	return tk, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/skipgrid/skipgrid/classify"
 	"github.com/skipgrid/skipgrid/proto/payload"
@@ -23,10 +25,22 @@ import (
 type ftShards struct {
 	*shardSet
 	clsRows [][]uint32
+	// load marks the shards that need their initial input rows (see needsRows).
+	load []bool
 }
 
-// configureFinetune allocates the input table (words and bigram buckets) and the classifier
-// (one row per label) on every shard, both zero: loadRows fills the input rows.
+// tables are the tables of every shard of the job: the input table (words, bigram buckets
+// and the EOS row) and the classifier (one row per label), both zero.
+func (tk *ftTask) tables() []*skipgridpb.TableSpec {
+	return []*skipgridpb.TableSpec{
+		{Table: skipgridpb.Table_TABLE_INPUT, Init: skipgridpb.Init_INIT_ZERO},
+		{Table: skipgridpb.Table_TABLE_CLASSIFIER, Init: skipgridpb.Init_INIT_ZERO,
+			Rows: uint64(len(tk.labels))},
+	}
+}
+
+// configureFinetune allocates the job's tables on every shard (see ftTask.tables) and marks
+// the shards whose input rows loadRows must fill: those that held no job before.
 func (c *Coordinator) configureFinetune(ctx context.Context, tk *ftTask) (*ftShards, error) {
 	m, err := shard.NewMap(uint64(tk.rows), c.cfg.NumPS)
 	if err != nil {
@@ -37,80 +51,131 @@ func (c *Coordinator) configureFinetune(ctx context.Context, tk *ftTask) (*ftSha
 		return nil, fmt.Errorf("classifier shard map: %w", err)
 	}
 	c.mu.Lock()
-	addrs := c.mu.core.psAddresses()
+	addrs, resumed := c.mu.core.psAddresses(), c.mu.core.resumedFinetune()
 	c.mu.Unlock()
 	set := &ftShards{
 		shardSet: &shardSet{addrs: addrs,
 			clients: make([]skipgridpb.ParameterServerClient, len(addrs)), rows: ownedRows(m)},
 		clsRows: ownedRows(cm),
+		load:    make([]bool, len(addrs)),
 	}
 
-	tables := []*skipgridpb.TableSpec{
-		{Table: skipgridpb.Table_TABLE_INPUT, Init: skipgridpb.Init_INIT_ZERO},
-		{Table: skipgridpb.Table_TABLE_CLASSIFIER, Init: skipgridpb.Init_INIT_ZERO,
-			Rows: uint64(len(tk.labels))},
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	for s := range addrs {
 		g.Go(func() error {
-			return c.configureShardTables(gctx, set.shardSet, s, uint64(tk.rows), tables)
+			if err := c.dialShard(gctx, set.shardSet, s); err != nil {
+				return err
+			}
+			before, err := c.shardStats(gctx, set.shardSet, s)
+			if err != nil {
+				return err
+			}
+			cr, err := c.sendConfigure(gctx, set.shardSet, s, uint64(tk.rows), tk.tables())
+			if err != nil {
+				return err
+			}
+			set.load[s], err = needsRows(s, set.addrs[s], before, cr, resumed)
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	c.log.Info("PS shards configured", "shards", len(addrs), "input_rows", tk.rows,
-		"classifier_rows", len(tk.labels), "dim", c.cfg.Dim)
+		"classifier_rows", len(tk.labels), "dim", c.cfg.Dim,
+		"shards_to_load", countTrue(set.load))
 	return set, nil
+}
+
+// shardStats returns shard s's Stats answer, retried while the shard is unavailable; nil
+// when the shard keeps no stats.
+func (c *Coordinator) shardStats(ctx context.Context, set *shardSet, s int) (
+	*skipgridpb.StatsResponse, error) {
+	var resp *skipgridpb.StatsResponse
+	what := fmt.Sprintf("stats of PS shard %d at %s", s, set.addrs[s])
+	err := c.retry(ctx, what, func(ctx context.Context) error {
+		var err error
+		resp, err = set.clients[s].Stats(ctx, &skipgridpb.StatsRequest{})
+		return err
+	})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, nil
+	}
+	return resp, err
 }
 
 // configureShardTables dials shard s and configures it with tables of rows rows (unless a
 // table says otherwise).
 func (c *Coordinator) configureShardTables(ctx context.Context, set *shardSet, s int,
 	rows uint64, tables []*skipgridpb.TableSpec) error {
+	if err := c.dialShard(ctx, set, s); err != nil {
+		return err
+	}
+	_, err := c.sendConfigure(ctx, set, s, rows, tables)
+	return err
+}
+
+// dialShard dials shard s at its address in set.
+func (c *Coordinator) dialShard(ctx context.Context, set *shardSet, s int) error {
 	addr := set.addrs[s]
 	cl, err := c.dial(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("dial PS shard %d at %s: %w", s, addr, err)
 	}
 	set.clients[s] = cl
+	return nil
+}
 
+// sendConfigure configures dialled shard s, and its backups, with tables of rows rows, and
+// returns the shard's answer.
+func (c *Coordinator) sendConfigure(ctx context.Context, set *shardSet, s int, rows uint64,
+	tables []*skipgridpb.TableSpec) (*skipgridpb.ConfigureResponse, error) {
+	addr, cl := set.addrs[s], set.clients[s]
 	req := c.configureRequest(s, rows)
 	req.Tables = tables
 	var resp *skipgridpb.ConfigureResponse
 	what := fmt.Sprintf("configure PS shard %d at %s", s, addr)
-	err = c.retry(ctx, what, func(ctx context.Context) error {
+	err := c.retry(ctx, what, func(ctx context.Context) error {
+		var err error
 		resp, err = cl.Configure(ctx, req)
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if want := uint64(len(set.rows[s])); resp.GetLocalRows() != want {
-		return fmt.Errorf("%s: the shard holds %d rows, the shard map gives it %d; the shard "+
-			"and the coordinator disagree on the shard map", what, resp.GetLocalRows(), want)
+		return nil, fmt.Errorf("%s: the shard holds %d rows, the shard map gives it %d; the "+
+			"shard and the coordinator disagree on the shard map", what, resp.GetLocalRows(),
+			want)
 	}
-	return c.configureBackups(ctx, set, s, req)
+	return resp, c.configureBackups(ctx, set, s, req)
 }
 
 // loadRows pushes every input row's start value (pretrained vector or InitRow) onto the
-// zero rows of its shard, so that a pretrained row arrives bit for bit. It returns the
-// payload bytes pushed.
-func (c *Coordinator) loadRows(ctx context.Context, set *ftShards, tk *ftTask) (uint64, error) {
+// zero rows of its shard, for the shards set.load marks, so that a pretrained row arrives
+// bit for bit. The payload bytes pushed are added to tk.loadBytes.
+func (c *Coordinator) loadRows(ctx context.Context, set *ftShards, tk *ftTask) error {
 	var sent atomic.Uint64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(gatherParallel)
+	rows := 0
 	for s := range set.clients {
+		if !set.load[s] {
+			continue
+		}
+		rows += len(set.rows[s])
 		g.Go(func() error { return c.loadShard(gctx, set.shardSet, s, tk, &sent) })
 	}
 	if err := g.Wait(); err != nil {
-		return 0, fmt.Errorf("load initial rows: %w", err)
+		return fmt.Errorf("load initial rows: %w", err)
 	}
-	c.log.Info("initial rows loaded", "rows", tk.rows, "bytes", sent.Load(),
+	c.log.Info("initial rows loaded", "rows", rows, "of", tk.rows, "bytes", sent.Load(),
 		"pretrained", tk.pre != nil)
-	return sent.Load(), nil
+	return nil
 }
 
+// loadShard pushes the start values of shard s's input rows, adding the payload bytes to
+// sent and to tk.loadBytes.
 func (c *Coordinator) loadShard(ctx context.Context, set *shardSet, s int, tk *ftTask,
 	sent *atomic.Uint64) error {
 	dim := c.cfg.Dim
@@ -141,6 +206,7 @@ func (c *Coordinator) loadShard(ctx context.Context, set *shardSet, s int, tk *f
 			return err
 		}
 		sent.Add(uint64(len(body)))
+		tk.loadBytes.Add(uint64(len(body)))
 	}
 	return nil
 }
@@ -221,8 +287,8 @@ func (c *Coordinator) pullTablePage(ctx context.Context, cl skipgridpb.Parameter
 
 // writeModel gathers the input and classifier rows and writes the model and run.json.
 // Nothing is written unless every value is finite.
-func (c *Coordinator) writeModel(ctx context.Context, set *ftShards, tk *ftTask, chunks int,
-	loaded uint64) (*Result, error) {
+func (c *Coordinator) writeModel(ctx context.Context, set *ftShards, tk *ftTask,
+	chunks int) (*Result, error) {
 	dim := c.cfg.Dim
 	in := make([]float32, tk.rows*dim)
 	moved, err := c.gatherTable(ctx, set.shardSet, skipgridpb.Table_TABLE_INPUT, set.rows, in)
@@ -237,7 +303,7 @@ func (c *Coordinator) writeModel(ctx context.Context, set *ftShards, tk *ftTask,
 	}
 	moved += n
 
-	info := c.finetuneInfo(tk, chunks, loaded)
+	info := c.finetuneInfo(tk, chunks, tk.loadBytes.Load())
 	training, err := json.Marshal(info)
 	if err != nil {
 		return nil, fmt.Errorf("finetune record: %w", err)

@@ -36,7 +36,7 @@ type Coordinator struct {
 	ran  atomic.Bool
 	// mon keeps the history and the shards' stats for the status page.
 	mon *monitor
-	// st saves and restores the job's state; nil for a fine-tuning job.
+	// st saves and restores the job's state.
 	st *stateKeeper
 
 	mu struct {

@@ -38,7 +38,8 @@ const (
 var ErrStateMismatch = errors.New("saved state is of another job")
 
 // savedState is the JSON of StateFile: the core's plain data (the counting pass's counts and
-// the vocabulary excepted; the vocabulary has a file of its own) and the phase times.
+// the vocabulary excepted; the vocabulary has a file of its own, or for a fine-tuning job is
+// read again from the labelled file) and the phase times.
 type savedState struct {
 	Version    int                `json:"version"`
 	Job        jobIdentity        `json:"job"`
@@ -48,9 +49,11 @@ type savedState struct {
 	FailReason string             `json:"fail_reason,omitempty"`
 	PS         []psShard          `json:"ps"`
 	Workers    map[string]*worker `json:"workers"`
-	// HasVocab says StateVocabFile holds the final vocabulary; the rest below is saved only
-	// then, since a job without it starts over from counting.
+	// HasVocab says the vocabulary is final: StateVocabFile holds it (a fine-tuning job's
+	// Task says what it was instead). The rest below is saved only then, since a job without
+	// it starts over from counting (a fine-tuning job: from reading its labelled file).
 	HasVocab      bool              `json:"has_vocab"`
+	Task          *savedTask        `json:"task,omitempty"`
 	Chunks        []shard.Chunk     `json:"chunks,omitempty"`
 	Pass          *pass             `json:"pass,omitempty"`
 	Leases        map[uint64]*lease `json:"leases,omitempty"`
@@ -77,6 +80,8 @@ type jobIdentity struct {
 	ChunkBytes int64    `json:"chunk_bytes"`
 	NumPS      int      `json:"num_ps"`
 	Settings   Settings `json:"settings"`
+	// Finetune holds a fine-tuning job's own settings (nil for pretraining).
+	Finetune *finetuneIdentity `json:"finetune,omitempty"`
 }
 
 // identity returns the job's identity; the lease timeout may change on resume.
@@ -84,7 +89,7 @@ func (c *Coordinator) identity() jobIdentity {
 	st := c.settings()
 	st.LeaseTimeoutSeconds = 0
 	return jobIdentity{JobID: c.cfg.JobID, Corpus: c.cfg.Corpus, ChunkBytes: c.cfg.ChunkBytes,
-		NumPS: c.cfg.NumPS, Settings: st}
+		NumPS: c.cfg.NumPS, Settings: st, Finetune: c.finetuneIdentity()}
 }
 
 // stateKeeper saves and restores the coordinator's state.
@@ -92,6 +97,8 @@ type stateKeeper struct {
 	dir string
 	// resumed holds the vocabulary of a resumed job whose vocabulary was final; nil else.
 	resumed *vocab.Vocab
+	// task is the saved task of a resumed fine-tuning job that was training; nil else.
+	task *savedTask
 
 	// mu serialises saves; it is taken before the Coordinator's mutex, never after.
 	mu        sync.Mutex
@@ -147,11 +154,7 @@ func (c Config) stateDir() string {
 }
 
 // openState prepares persistence and, with Config.Resume, loads a saved state into the core.
-// A fine-tuning job keeps no state.
 func (c *Coordinator) openState() error {
-	if c.cfg.finetune() {
-		return nil
-	}
 	c.st = &stateKeeper{dir: c.cfg.stateDir()}
 	if _, err := os.Stat(c.cfg.OutDir); err == nil {
 		c.st.outExisted = true
@@ -184,7 +187,12 @@ func (c *Coordinator) openState() error {
 			"phase", phaseName(st.Phase), "reason", st.FailReason)
 		return nil
 	}
-	if st.HasVocab {
+	switch {
+	case st.HasVocab && c.cfg.finetune():
+		if err := c.loadTask(path, &st); err != nil {
+			return err
+		}
+	case st.HasVocab:
 		if err := c.loadVocab(&st); err != nil {
 			return err
 		}
@@ -305,6 +313,11 @@ func (c *Coordinator) restore(st *savedState) {
 	if co.Pass != nil && co.Pass.Kind == skipgridpb.TaskKind_TASK_TRAIN {
 		co.Phase = skipgridpb.Phase_PHASE_TRAINING
 	}
+	if st.Task != nil {
+		// Leases wait until runFinetune has read the task again and has the shards back.
+		co.Finetune, co.set.Epochs = true, st.Task.Passes
+		co.Phase = skipgridpb.Phase_PHASE_STARTING
+	}
 	co.LastActivity = now
 	c.mu.vocabMsg = st.vocabMsg
 	c.st.times = st.Times
@@ -335,13 +348,15 @@ func (c *Coordinator) snapshotLocked(hasVocab bool) *savedState {
 	st := &savedState{Version: stateVersion, Job: c.identity(), SavedAt: c.now(),
 		Times: c.mu.times, Phase: co.Phase, FailReason: co.FailReason, PS: co.PS,
 		Workers: co.Workers, Durable: co.Durable}
-	if !hasVocab || co.Vocab == nil {
+	// A resumed fine-tuning job has its pass before runFinetune has its vocabulary again.
+	if !hasVocab || (co.Vocab == nil && !co.Finetune) {
 		return st
 	}
 	st.HasVocab = true
 	st.Chunks, st.Pass, st.Leases, st.NextLease = co.Chunks, co.Pass, co.Leases, co.NextLease
 	st.TrainWords, st.Epoch, st.Counters = co.TrainWords, co.Epoch, co.Counters
 	st.TrainingStart = co.TrainingStart
+	st.Task = c.savedTaskLocked()
 	return st
 }
 
@@ -417,10 +432,12 @@ func (c *Coordinator) saveVocab(v *vocab.Vocab) error {
 // saveFinal ends the state's life when Run ends with err: a job that is done or failed is
 // never resumed, so its state files are removed (and OutDir with them when the coordinator
 // created it for them alone: a failed job leaves nothing behind). A run stopped by its
-// context (the process was asked to stop, to resume later), or failed because a shard was
-// down (ErrShardDown), keeps the last state saved during training.
+// context (the process was asked to stop, to resume later), failed because a shard was
+// down (ErrShardDown), or refused to resume because its files changed (ErrStateMismatch),
+// keeps the last state saved during training.
 func (c *Coordinator) saveFinal(err error, stopped bool) {
-	if stopped || errors.Is(err, ErrShardDown) || c.st == nil {
+	if stopped || errors.Is(err, ErrShardDown) || errors.Is(err, ErrStateMismatch) ||
+		c.st == nil {
 		return
 	}
 	k := c.st

@@ -147,3 +147,33 @@ func TestResumeOtherJob(t *testing.T) {
 		t.Errorf("without Resume the job starts in %v", c.mu.core.Phase)
 	}
 }
+
+// TestResumeOtherFinetuneJob: a fine-tuning job's identity holds its own settings, so a
+// saved state of the job with no bigrams does not resume a job with 5 bigram buckets, and a
+// pretraining job's state does not resume a fine-tuning job.
+func TestResumeOtherFinetuneJob(t *testing.T) {
+	cfg := ftConfig(t)
+	cfg.Resume = true
+	c, err := New(cfg, newFakeCluster(t, cfg).c.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.saveState(true); err != nil {
+		t.Fatal(err)
+	}
+
+	other := cfg
+	other.Finetune.BigramBuckets = 5
+	_, err = New(other, c.dial)
+	if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(),
+		"finetune.bigram_buckets (saved 0, now 5)") {
+		t.Errorf("New with 5 bigram buckets over a state without: %v", err)
+	}
+	pre := e2eConfig(t, tinyCorpus(t))
+	pre.OutDir, pre.JobID, pre.Resume = cfg.OutDir, cfg.JobID, true
+	_, err = New(pre, c.dial)
+	if !errors.Is(err, ErrStateMismatch) || !strings.Contains(err.Error(),
+		"finetune.train_file") {
+		t.Errorf("a pretraining job over a fine-tuning state: %v", err)
+	}
+}

@@ -23,8 +23,8 @@ import (
 
 func newFinetuneCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use: "finetune (--pretrained F | --random-init) --train T --out DIR [--test X] " +
-			"[flags]",
+		Use: "finetune (--pretrained F | --random-init) --train T (--out DIR | --resume DIR) " +
+			"[--test X] [flags]",
 		Short: "Train a text classifier on pretrained vectors, on an embedded cluster",
 		Long: `Finetune trains a bag-of-embeddings classifier (the mean of the text's word vectors,
 and of hashed word bigrams with --bigrams, into a softmax over the labels) on T, a labelled
@@ -38,7 +38,12 @@ is logged and recorded. Epochs are counted as fastText counts them with pretrain
 passes; --fasttext-epochs=false makes --epochs the passes.
 
 It writes the model to DIR (vectors.bin, classifier.bin, model.json, vocab.txt) and the run's
-record to DIR/run.json; with --test it prints the test score at the end.`,
+record to DIR/run.json; with --test it prints the test score at the end.
+
+While it trains, the shards write checkpoints to DIR/.checkpoints (after every pass, and every
+--checkpoint-every) and the coordinator its state to DIR/.state; a job stopped (Ctrl-C,
+SIGTERM, a crash) continues with --resume DIR and the same job flags. Both are removed once
+the job ends.`,
 		Args: cobra.NoArgs,
 		RunE: runFinetune,
 	}
@@ -60,6 +65,9 @@ record to DIR/run.json; with --test it prints the test score at the end.`,
 	fs.String("transport", "inmem", "inmem or grpc (loopback)")
 	fs.Bool("json", false, "print the test report as JSON")
 	fs.String("config", "", "configuration file (YAML, TOML or JSON; keys as the flags)")
+	fs.String("resume", "", "continue the stopped job whose output directory this is "+
+		"(give the same job flags)")
+	fs.Duration("checkpoint-every", 0, "checkpoint this often as well as after every pass")
 	return cmd
 }
 
@@ -72,7 +80,15 @@ func runFinetune(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	if err := resumeOut(v); err != nil {
+		return err
+	}
 	jc, err := finetuneConfig(cmd, v, log)
+	if err != nil {
+		return err
+	}
+	cleanup := removeIfCreated(jc.OutDir)
+	ckptDir, err := prepareCheckpoints(v, &jc)
 	if err != nil {
 		return err
 	}
@@ -83,12 +99,16 @@ func runFinetune(cmd *cobra.Command, _ []string) error {
 		Threads:     v.GetInt("threads"),
 		Transport:   embedded.Transport(v.GetString("transport")),
 		Logger:      log,
+
+		CheckpointDir: ckptDir,
 	})
 	if err != nil {
 		return err
 	}
 	res, err := cluster.Run(cmd.Context())
+	removeCheckpoints(ckptDir, cmd.Context().Err() != nil)
 	if err != nil {
+		cleanup()
 		return err
 	}
 

@@ -11,7 +11,8 @@ import (
 	"github.com/skipgrid/skipgrid/coordinator"
 )
 
-// checkpointSubdir is where train's PS shards keep their checkpoints, inside --out.
+// checkpointSubdir is where the PS shards of train and finetune keep their checkpoints,
+// inside --out.
 const checkpointSubdir = ".checkpoints"
 
 // resumeOut makes --resume DIR stand for --out DIR; giving both with different
@@ -29,10 +30,10 @@ func resumeOut(v *viper.Viper) error {
 	return nil
 }
 
-// prepareCheckpoints sets up persistence for train and returns the shards' checkpoint
-// directory. With --resume the job saved in --out continues: its state must be there. A new
-// job starts from nothing: checkpoints an earlier job left in --out are removed, since the
-// shards would restore them.
+// prepareCheckpoints sets up persistence for train or finetune (--checkpoint-every,
+// --resume) and returns the shards' checkpoint directory. With --resume the job saved in
+// --out continues: its state must be there. A new job starts from nothing: checkpoints an
+// earlier job left in --out are removed, since the shards would restore them.
 func prepareCheckpoints(v *viper.Viper, jc *coordinator.Config) (string, error) {
 	jc.CheckpointEvery = v.GetDuration("checkpoint-every")
 	dir := filepath.Join(jc.OutDir, checkpointSubdir)
@@ -47,7 +48,7 @@ func prepareCheckpoints(v *viper.Viper, jc *coordinator.Config) (string, error) 
 	state := filepath.Join(jc.OutDir, ".state", coordinator.StateFile)
 	if _, err := os.Stat(state); errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("--resume %s: no stopped job to continue there (%s does not "+
-			"exist: the job finished or never started); train it with --out", jc.OutDir,
+			"exist: the job finished or never started); start it with --out", jc.OutDir,
 			state)
 	} else if err != nil {
 		return "", fmt.Errorf("--resume %s: %w", jc.OutDir, err)
