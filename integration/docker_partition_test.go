@@ -8,6 +8,21 @@ import (
 	"time"
 )
 
+// The job of TestDockerComposeWorkerDisconnected: enough epochs (about 0.4 s each) that
+// training outlasts the cut and the worker rejoins a running job, and a short lease, so
+// that it, not only gossip, can take the chunk back while the worker is away.
+const (
+	disconnectedEpochs = 40
+	disconnectedLease  = 3 * time.Second
+)
+
+// workerDisconnectedSettings is the job of TestDockerComposeWorkerDisconnected.
+func workerDisconnectedSettings() map[string]string {
+	settings := dockerSettings(disconnectedEpochs)
+	settings["SKIPGRID_LEASE_TIMEOUT"] = disconnectedLease.String()
+	return settings
+}
+
 // TestDockerComposeWorkerDisconnected cuts a worker that holds a lease off the compose
 // network for longer than the lease, then plugs it back in. The worker process lives on
 // but can reach no one, so its lease must lapse (or gossip must declare it gone) and its
@@ -18,16 +33,11 @@ func TestDockerComposeWorkerDisconnected(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	// Enough epochs (about 0.4 s each here) that training outlasts the cut and the worker
-	// rejoins a running job; the lease is short so that it, not only gossip, can take the
-	// chunk back while the worker is away.
 	const (
-		epochs = 40
-		lease  = 3 * time.Second
-		cut    = 3 * lease
+		epochs = disconnectedEpochs
+		cut    = 3 * disconnectedLease
 	)
-	settings := dockerSettings(epochs)
-	settings["SKIPGRID_LEASE_TIMEOUT"] = lease.String()
+	settings := workerDisconnectedSettings()
 	c := startCompose(t, ctx, compose, settings)
 
 	victim, st := waitLeaseHolder(c, ctx)
@@ -64,6 +74,7 @@ func TestDockerComposeWorkerDisconnected(t *testing.T) {
 	t.Logf("job ended %v after the disconnect; retries: %+v; cut-off container: %s; %s",
 		recovered.Round(time.Millisecond), res.Retries, strings.TrimSpace(string(inspect)),
 		phaseTimes(t, c.out))
+	checkAccuracy(t, ctx, composeFaultFree(compose, settings), c.out)
 }
 
 // waitLeaseHolder waits until training has begun and some worker holds a lease, early

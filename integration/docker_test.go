@@ -59,6 +59,8 @@ type composeCluster struct {
 	out string
 	// statusURL is the coordinator's /status on the published port.
 	statusURL string
+	// overrides are compose files applied over the root one, in order.
+	overrides []string
 }
 
 // randomSuffix returns 8 hex digits, for names no other run uses.
@@ -105,14 +107,14 @@ func buildImage(t *testing.T, ctx context.Context) string {
 	return tag
 }
 
-// startCompose brings the compose file up with settings (SKIPGRID_* job settings) and
-// registers its teardown, logs included when the test failed.
+// startCompose brings the compose file, with any override files over it, up with settings
+// (SKIPGRID_* job settings) and registers its teardown, logs included when the test failed.
 func startCompose(t *testing.T, ctx context.Context, compose []string,
-	settings map[string]string) *composeCluster {
+	settings map[string]string, overrides ...string) *composeCluster {
 	t.Helper()
 	image := buildImage(t, ctx)
 	c := &composeCluster{t: t, compose: compose, project: "sgtest" + randomSuffix(t),
-		out: t.TempDir()}
+		out: t.TempDir(), overrides: overrides}
 	data, err := filepath.Abs("../data")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +155,11 @@ func startCompose(t *testing.T, ctx context.Context, compose []string,
 // run runs a compose subcommand on the project and returns its standard output; the error
 // carries its standard error. (Compose v1 writes a warning there for each Swarm-only key.)
 func (c *composeCluster) run(ctx context.Context, args ...string) ([]byte, error) {
-	full := append(append([]string{}, c.compose[1:]...), "-f", composePath, "-p", c.project)
+	full := append(append([]string{}, c.compose[1:]...), "-f", composePath)
+	for _, f := range c.overrides {
+		full = append(full, "-f", f)
+	}
+	full = append(full, "-p", c.project)
 	cmd := exec.CommandContext(ctx, c.compose[0], append(full, args...)...)
 	cmd.Env = c.env
 	var stderr bytes.Buffer
@@ -306,6 +312,18 @@ func phaseTimes(t *testing.T, out string) string {
 		run.TrainWordsPerSec)
 }
 
+// workerKilledEpochs is the length of TestDockerComposeWorkerKilled's job.
+const workerKilledEpochs = 12
+
+// workerKilledSettings is the job of TestDockerComposeWorkerKilled: enough epochs that
+// training outlasts the kill and its detection by gossip, and a short lease as the fallback
+// should gossip miss the death.
+func workerKilledSettings() map[string]string {
+	settings := dockerSettings(workerKilledEpochs)
+	settings["SKIPGRID_LEASE_TIMEOUT"] = "10s"
+	return settings
+}
+
 // TestDockerComposeWorkerKilled kills (SIGKILL) a worker container that holds a lease in
 // the middle of training and checks that the job still finishes with exact per-epoch
 // counts: the dead worker's chunks go back to the pool and count once.
@@ -314,11 +332,8 @@ func TestDockerComposeWorkerKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	// Enough epochs that training outlasts the kill and its detection by gossip; a short
-	// lease is the fallback should gossip miss the death.
-	const epochs = 12
-	settings := dockerSettings(epochs)
-	settings["SKIPGRID_LEASE_TIMEOUT"] = "10s"
+	const epochs = workerKilledEpochs
+	settings := workerKilledSettings()
 	c := startCompose(t, ctx, compose, settings)
 
 	var victim string
@@ -348,4 +363,5 @@ func TestDockerComposeWorkerKilled(t *testing.T) {
 		"restarts={{.RestartCount}} exit={{.State.ExitCode}}", id).Output()
 	t.Logf("retries: %+v; killed container: %s; %s", res.Retries,
 		strings.TrimSpace(string(inspect)), phaseTimes(t, c.out))
+	checkAccuracy(t, ctx, composeFaultFree(compose, settings), c.out)
 }

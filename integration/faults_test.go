@@ -60,8 +60,8 @@ func waitTraining(t *testing.T, ctx context.Context, status string, fraction flo
 }
 
 // TestWorkerKilled kills one worker with SIGKILL in the middle of the first epoch: its
-// chunks go back to the pool, the job finishes on the other worker, and every chunk is still
-// counted exactly once per epoch.
+// chunks go back to the pool, the job finishes on the other worker, every chunk is still
+// counted exactly once per epoch, and the vectors score within a point of a fault-free run's.
 func TestWorkerKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault injection on five processes; skipped with -short")
@@ -85,10 +85,12 @@ func TestWorkerKilled(t *testing.T) {
 	}
 	t.Logf("job finished %.1fs after the kill; retries %+v", time.Since(killed).Seconds(),
 		res.Retries)
+	checkAccuracy(t, ctx, faultJobFaultFree, out)
 }
 
 // TestWorkerPausedPastLease stops one worker (SIGSTOP) for longer than its lease, then lets
-// it go on: its chunk is leased again, and whatever it reports late must not be counted.
+// it go on: its chunk is leased again, whatever it reports late must not be counted, and the
+// vectors score within a point of a fault-free run's.
 func TestWorkerPausedPastLease(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault injection on five processes; skipped with -short")
@@ -116,4 +118,5 @@ func TestWorkerPausedPastLease(t *testing.T) {
 			res.Retries)
 	}
 	t.Logf("retries after a 5 s pause: %+v", res.Retries)
+	checkAccuracy(t, ctx, faultJobFaultFree, out)
 }

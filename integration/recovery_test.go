@@ -137,7 +137,8 @@ func waitAll(t *testing.T, ctx context.Context, ps ...*proc) {
 // first epoch's checkpoint, and starts it again a second later with the same checkpoint
 // directory and addresses. The workers retry its calls until it is back; the coordinator
 // sees the new incarnation, rolls training back to the restored checkpoint and records the
-// restart; the job finishes with every chunk counted exactly once per epoch.
+// restart; the job finishes with every chunk counted exactly once per epoch, and its vectors
+// score within a point of a fault-free run's (checkAccuracy).
 func TestPSKilledAndRestarted(t *testing.T) {
 	testPSRestart(t, false)
 }
@@ -207,12 +208,13 @@ func testPSRestart(t *testing.T, early bool) {
 		ev.RestoredCheckpoint, ev.UpdatesLostEstimate, ev.ChunksRolledBack, ev.LeasesDropped,
 		ev.At.Sub(killed).Seconds(), ev.RecoverySeconds, end.Sub(killed).Seconds(),
 		rec.Checkpoints)
+	checkAccuracy(t, ctx, recoveryJobFaultFree, j.out)
 }
 
 // TestCoordinatorKilledAndRestarted kills the coordinator with SIGKILL in the middle of
 // training and starts it again with the same arguments (so the same output directory): it
 // resumes from its saved state, the workers and shards carry on, and the job finishes with
-// every chunk counted exactly once per epoch.
+// every chunk counted exactly once per epoch, and vectors within a point of a fault-free run's.
 func TestCoordinatorKilledAndRestarted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault injection on five processes; skipped with -short")
@@ -243,13 +245,15 @@ func TestCoordinatorKilledAndRestarted(t *testing.T) {
 		"kill to training again %.1fs; kill to job end %.1fs; retries %+v",
 		res.TrainWords, recoveryEpochs, res.Chunks, resumed.Sub(killed).Seconds(),
 		end.Sub(killed).Seconds(), res.Retries)
+	checkAccuracy(t, ctx, recoveryJobFaultFree, j.out)
 }
 
 // TestPSKilledForGood kills PS shard 1 after the first checkpoint and does not start it
 // again. Workers give up after their --retry-for with an error naming the shard and the rows
 // it owns, and the coordinator fails the job after its --shard-down-timeout, keeping its
 // state; nothing hangs. Then the operator starts everything again with the same arguments:
-// the job resumes from the shards' checkpoints and finishes with exact counts.
+// the job resumes from the shards' checkpoints and finishes with exact counts, and vectors
+// within a point of a fault-free run's.
 func TestPSKilledForGood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault injection on five processes; skipped with -short")
@@ -319,12 +323,15 @@ func TestPSKilledForGood(t *testing.T) {
 	}
 	t.Logf("figures: resumed job finished; updates lost (estimate) %d; chunks rolled back "+
 		"%d; restart events %+v", rec.UpdatesLostEstimate, rec.ChunksRolledBack, rec.Events)
+	// --shard-down-timeout and --retry-for change nothing while every node answers, so the
+	// fault-free run of the other recovery tests is this job's too.
+	checkAccuracy(t, ctx, recoveryJobFaultFree, j.out)
 }
 
 // TestTrainKilledAndResumed kills an embedded `skipgrid train` with SIGKILL after its first
 // checkpoint and continues it with `train --resume`: both shards come back from their
 // checkpoints, the coordinator from its saved state, and the job finishes with every chunk
-// counted exactly once per epoch.
+// counted exactly once per epoch, and vectors within a point of a fault-free train's.
 func TestTrainKilledAndResumed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains twice; skipped with -short")
@@ -333,8 +340,7 @@ func TestTrainKilledAndResumed(t *testing.T) {
 	defer cancel()
 	c := newCluster(t)
 	out := filepath.Join(t.TempDir(), "out")
-	args := []string{"--corpus", "../data/enwiki-sample.txt.gz", "--epochs",
-		fmt.Sprint(recoveryEpochs), "--chunk-bytes", "262144", "--progress", "off"}
+	args := trainArgs()
 	first := c.start("train", append([]string{"train", "--out", out}, args...)...)
 	j := &recoveryJob{ckptDirs: []string{filepath.Join(out, ".checkpoints")}}
 	j.waitCheckpoint(t, ctx, 0)
@@ -366,6 +372,14 @@ func TestTrainKilledAndResumed(t *testing.T) {
 		"(estimate) %d; chunks rolled back %d; kill to job end %.1fs", res.TrainWords,
 		recoveryEpochs, rec.UpdatesLostEstimate, rec.ChunksRolledBack,
 		end.Sub(killed).Seconds())
+	checkAccuracy(t, ctx, trainJobFaultFree, out)
+}
+
+// trainArgs are the job arguments of the embedded `skipgrid train` that
+// TestTrainKilledAndResumed kills and resumes.
+func trainArgs() []string {
+	return []string{"--corpus", "../data/enwiki-sample.txt.gz", "--epochs",
+		fmt.Sprint(recoveryEpochs), "--chunk-bytes", "262144", "--progress", "off"}
 }
 
 // lastLine returns the last line of out that contains s.

@@ -61,17 +61,23 @@ func acked(t *testing.T, logs ...string) map[int]uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := ackedLine.FindAllSubmatch(out, -1)
-		if len(m) == 0 {
-			t.Fatalf("%s logs no acknowledged pushes:\n%s", path, tail(out, 1500))
-		}
-		for _, g := range m {
-			s, _ := strconv.Atoi(string(g[1]))
-			rows, _ := strconv.ParseUint(string(g[3]), 10, 64)
-			sum[s] += rows
-		}
+		addAcked(t, path, out, sum)
 	}
 	return sum
+}
+
+// addAcked adds the acknowledged rows that one worker's output (from where) logs to sum.
+func addAcked(t *testing.T, where string, out []byte, sum map[int]uint64) {
+	t.Helper()
+	m := ackedLine.FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		t.Fatalf("%s logs no acknowledged pushes:\n%s", where, tail(out, 1500))
+	}
+	for _, g := range m {
+		s, _ := strconv.Atoi(string(g[1]))
+		rows, _ := strconv.ParseUint(string(g[3]), 10, 64)
+		sum[s] += rows
+	}
 }
 
 // applied returns the rows the PS whose log is path applied, from its exit line.
@@ -81,9 +87,15 @@ func applied(t *testing.T, path string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return appliedIn(t, path, out)
+}
+
+// appliedIn returns the rows a PS applied, from its output's exit line.
+func appliedIn(t *testing.T, where string, out []byte) uint64 {
+	t.Helper()
 	m := totalsLine.FindSubmatch(out)
 	if m == nil {
-		t.Fatalf("%s logs no shard totals:\n%s", path, tail(out, 1500))
+		t.Fatalf("%s logs no shard totals:\n%s", where, tail(out, 1500))
 	}
 	rows, _ := strconv.ParseUint(string(m[2]), 10, 64)
 	return rows
@@ -94,7 +106,7 @@ func applied(t *testing.T, path string) uint64 {
 // never comes back. Its backup takes over, workers follow it, and the job finishes with
 // every chunk counted once per epoch, no progress rolled back, and no update lost: the rows
 // each surviving copy applied equal, to the row, the rows the shards acknowledged to the
-// workers.
+// workers. Its analogy accuracy is within a point of the fault-free job's.
 func TestPSKilledForGoodWithReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault injection on seven processes; skipped with -short")
@@ -163,6 +175,9 @@ func TestPSKilledForGoodWithReplicas(t *testing.T) {
 		t.Errorf("shard 0's backup applied %d rows, its primary acknowledged %d", backup0,
 			ack[0])
 	}
+	// The fault-free run of the recovery job trains the same corpus, epochs, chunks, shards,
+	// workers and seed: replicas change where copies of rows live, not what is trained.
+	checkAccuracy(t, ctx, recoveryJobFaultFree, out)
 	t.Logf("figures: replicas fault: job finished; %d chunks x %d epochs counted exactly "+
 		"once; failover %.1fs after the primary's first missed poll (kill to job end "+
 		"%.1fs); rows acknowledged shard 0 %d, shard 1 %d; rows the surviving copies "+
