@@ -41,12 +41,12 @@ func (s *Server) Pull(_ context.Context, req *skipgridpb.PullRequest) (*skipgrid
 	resp := &skipgridpb.PullResponse{Rows: make([]*skipgridpb.Rows, len(req.GetKeys()))}
 	rows := 0
 	for i, k := range req.GetKeys() {
-		enc, n, err := s.pullKeys(j, sender, i, k, rows, opt, sc)
+		enc, vers, err := s.pullKeys(j, sender, i, k, rows, opt, sc)
 		if err != nil {
 			return nil, err
 		}
-		resp.Rows[i] = &skipgridpb.Rows{Table: k.GetTable(), Payload: enc}
-		rows += n
+		resp.Rows[i] = &skipgridpb.Rows{Table: k.GetTable(), Payload: enc, Versions: vers}
+		rows += len(vers)
 	}
 
 	s.stats.pulls.Add(1)
@@ -55,50 +55,51 @@ func (s *Server) Pull(_ context.Context, req *skipgridpb.PullRequest) (*skipgrid
 }
 
 // pullKeys answers keys number i of a pull, after before rows of earlier keys: the encoded
-// values and the number of rows.
+// values and the rows' versions.
 func (s *Server) pullKeys(j *job, sender string, i int, k *skipgridpb.Keys, before int,
-	opt payload.Options, sc *scratch) ([]byte, int, error) {
+	opt payload.Options, sc *scratch) ([]byte, []uint32, error) {
 	t, err := j.table("pull", sender, k.GetTable())
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	if len(sc.blocks) == 0 {
 		sc.blocks = make([]payload.Block, 1)
 	}
 	blk := &sc.blocks[0]
 	if err := payload.Decode(k.GetPayload(), s.cfg.Limits, blk); err != nil {
-		return nil, 0, status.Errorf(codes.InvalidArgument, "pull from %s: keys[%d]: %v",
+		return nil, nil, status.Errorf(codes.InvalidArgument, "pull from %s: keys[%d]: %v",
 			sender, i, err)
 	}
 	if (blk.IDs == nil && blk.N > 0) || blk.Dim != 0 {
-		return nil, 0, status.Errorf(codes.InvalidArgument, "pull from %s: keys[%d] must "+
+		return nil, nil, status.Errorf(codes.InvalidArgument, "pull from %s: keys[%d] must "+
 			"carry ids and no values (has ids %t, dim %d)", sender, i, blk.IDs != nil, blk.Dim)
 	}
 	if err := j.checkIDs("pull", sender, t, blk.IDs); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 
 	// Bound the answer, all keys together, before reading anything.
 	if total := int64(before+blk.N) * int64(j.dim) * 4; total > int64(s.cfg.Limits.MaxBytes) {
-		return nil, 0, status.Errorf(codes.ResourceExhausted, "pull from %s: %d rows of dim "+
+		return nil, nil, status.Errorf(codes.ResourceExhausted, "pull from %s: %d rows of dim "+
 			"%d take %d bytes, above the limit of %d; pull fewer rows at a time", sender,
 			before+blk.N, j.dim, total, s.cfg.Limits.MaxBytes)
 	}
 
 	sc.values = growFloats(sc.values, blk.N*j.dim)
+	vers := make([]uint32, blk.N)
 	for r, id := range blk.IDs {
-		t.read(t.m.Local(id), sc.values[r*j.dim:(r+1)*j.dim])
+		vers[r] = t.read(t.m.Local(id), sc.values[r*j.dim:(r+1)*j.dim])
 	}
 	enc, err := payload.Encode(nil, nil, j.dim, sc.values, opt)
 	if errors.Is(err, payload.ErrRange) {
-		return nil, 0, status.Errorf(codes.FailedPrecondition, "pull from %s: keys[%d]: %v; "+
+		return nil, nil, status.Errorf(codes.FailedPrecondition, "pull from %s: keys[%d]: %v; "+
 			"pull with float32 values", sender, i, err)
 	}
 	if err != nil {
-		return nil, 0, status.Errorf(codes.Internal, "pull from %s: keys[%d]: %v", sender, i,
+		return nil, nil, status.Errorf(codes.Internal, "pull from %s: keys[%d]: %v", sender, i,
 			err)
 	}
-	return enc, blk.N, nil
+	return enc, vers, nil
 }
 
 // growFloats returns buf resized to n, reallocated only when too small.

@@ -35,9 +35,13 @@ func (s *Server) Push(ctx context.Context, req *skipgridpb.PushRequest) (
 	}
 	if s.repl.claim(req.GetSender(), req.GetSeq()) {
 		for b, t := range tables {
-			blk := &sc.blocks[b]
+			blk, vers := &sc.blocks[b], req.GetRows()[b].GetVersions()
 			for r, id := range blk.IDs {
-				t.add(t.m.Local(id), blk.Row(r))
+				pulled := int64(noVersion)
+				if vers != nil {
+					pulled = int64(vers[r])
+				}
+				t.add(t.m.Local(id), blk.Row(r), pulled)
 			}
 		}
 		// TODO(skipgrid): a finite delta can still overflow a row to Inf; rows that large
@@ -106,6 +110,10 @@ func (s *Server) checkRows(j *job, sender string, i int, rows *skipgridpb.Rows,
 	}
 	if err := j.checkIDs("push", sender, t, blk.IDs); err != nil {
 		return nil, err
+	}
+	if v := len(rows.GetVersions()); v != 0 && v != blk.N {
+		return nil, status.Errorf(codes.InvalidArgument, "push from %s: rows[%d] gives %d "+
+			"versions for %d rows", sender, i, v, blk.N)
 	}
 	for v, x := range blk.Values {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {

@@ -36,7 +36,10 @@ func (j *trainJob) tableList() [2]skipgridpb.Table {
 type route struct {
 	ids   [][2][]uint32 // [shard][table]
 	slots [][2][]int32
-	keys  []uint64 // scratch: id<<32 | slot, sorted
+	// vers holds the versions the pull answered, in the order of ids (nil where the shard
+	// gave none); pushes send them back so that the shard can tell stale deltas.
+	vers [][2][]uint32
+	keys []uint64 // scratch: id<<32 | slot, sorted
 }
 
 // build groups the rows of both tables (global ids by slot) by shard.
@@ -74,6 +77,10 @@ type traffic struct {
 func (j *trainJob) pull(ctx context.Context, w *Worker, r *route, bufs [2][]float32,
 	tr *traffic) error {
 	dim := int(j.spec.GetDim())
+	if len(r.vers) != len(r.ids) {
+		r.vers = make([][2][]uint32, len(r.ids))
+	}
+	clear(r.vers)
 	var g errgroup.Group
 	sizes := make([]uint64, len(r.ids))
 	for s := range r.ids {
@@ -121,6 +128,9 @@ func (j *trainJob) pull(ctx context.Context, w *Worker, r *route, bufs [2][]floa
 					return fmt.Errorf("shard %d answered %d rows of dim %d, want %d of dim %d",
 						s, blk.N, blk.Dim, len(r.ids[s][t]), dim)
 				}
+				if v := rows.GetVersions(); len(v) == blk.N {
+					r.vers[s][t] = v
+				}
 				for k, slot := range r.slots[s][t] {
 					copy(bufs[t][int(slot)*dim:int(slot+1)*dim], blk.Values[k*dim:(k+1)*dim])
 				}
@@ -142,13 +152,14 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 	dim := int(j.spec.GetDim())
 	reqs := make([]*skipgridpb.PushRequest, len(r.ids))
 	rowCounts := make([]int, len(r.ids))
-	var ids []uint32
+	var ids, vers []uint32
 	var delta []float32
 	for s := range r.ids {
 		req := &skipgridpb.PushRequest{Sender: w.cfg.Name, JobId: j.spec.GetJobId(),
 			Seq: w.pushSeq.Add(1)}
 		for t, table := range j.tableList() {
-			ids, delta = ids[:0], delta[:0]
+			ids, vers, delta = ids[:0], nil, delta[:0]
+			pulled := r.vers[s][t]
 			for k, slot := range r.slots[s][t] {
 				start := len(delta)
 				delta = append(delta, bufs[t][int(slot)*dim:int(slot+1)*dim]...)
@@ -166,6 +177,9 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 					continue
 				}
 				ids = append(ids, r.ids[s][t][k])
+				if pulled != nil {
+					vers = append(vers, pulled[k])
+				}
 			}
 			if len(ids) == 0 {
 				continue
@@ -174,7 +188,8 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 			if err != nil {
 				return fmt.Errorf("encode deltas for shard %d: %w", s, err)
 			}
-			req.Rows = append(req.Rows, &skipgridpb.Rows{Table: table, Payload: body})
+			req.Rows = append(req.Rows, &skipgridpb.Rows{Table: table, Payload: body,
+				Versions: vers})
 			tr.pushed += uint64(len(body))
 			rowCounts[s] += len(ids)
 		}

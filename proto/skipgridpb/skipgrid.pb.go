@@ -2010,9 +2010,17 @@ func (x *Keys) GetPayload() []byte {
 // Rows carries rows of one table: a proto/payload block. In a pull response it carries values
 // only, in the order of the request's ids; in a push it carries ids and deltas.
 type Rows struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Table         Table                  `protobuf:"varint,1,opt,name=table,proto3,enum=skipgrid.v1.Table" json:"table,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Table   Table                  `protobuf:"varint,1,opt,name=table,proto3,enum=skipgrid.v1.Table" json:"table,omitempty"`
+	Payload []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Row versions: the pushes a shard has applied to each row (modulo 2^32). A pull answer
+	// gives each row's version, in the order of the values; a push may give, for each row of
+	// its payload in order, the version the sender pulled. When more than one push reached
+	// the row since that pull, the shard divides the row's delta by their number (the
+	// staleness-aware asynchronous SGD of Zhang et al., 2016), so that many workers training
+	// the same frequent rows at once do not each move them the whole way. Empty: deltas apply
+	// as they are.
+	Versions      []uint32 `protobuf:"varint,3,rep,packed,name=versions,proto3" json:"versions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2057,6 +2065,13 @@ func (x *Rows) GetTable() Table {
 func (x *Rows) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
+	}
+	return nil
+}
+
+func (x *Rows) GetVersions() []uint32 {
+	if x != nil {
+		return x.Versions
 	}
 	return nil
 }
@@ -3254,10 +3269,11 @@ const file_skipgrid_proto_rawDesc = "" +
 	"\rcheckpoint_id\x18\x03 \x01(\x04R\fcheckpointId\"J\n" +
 	"\x04Keys\x12(\n" +
 	"\x05table\x18\x01 \x01(\x0e2\x12.skipgrid.v1.TableR\x05table\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"J\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"f\n" +
 	"\x04Rows\x12(\n" +
 	"\x05table\x18\x01 \x01(\x0e2\x12.skipgrid.v1.TableR\x05table\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"\xa6\x01\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1a\n" +
+	"\bversions\x18\x03 \x03(\rR\bversions\"\xa6\x01\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06sender\x18\x01 \x01(\tR\x06sender\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12%\n" +
