@@ -27,7 +27,7 @@ func pushAt(t *testing.T, s *Server, id uint32, delta []float32, vers []uint32) 
 	t.Helper()
 	_, err := s.Push(context.Background(), &skipgridpb.PushRequest{Sender: "w",
 		JobId: testJob, Rows: []*skipgridpb.Rows{{Table: input,
-			Payload: rows(t, input, []uint32{id}, testDim, delta).GetPayload(),
+			Payload:  rows(t, input, []uint32{id}, testDim, delta).GetPayload(),
 			Versions: vers}}})
 	return err
 }
