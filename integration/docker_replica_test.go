@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -23,14 +22,10 @@ func TestDockerComposePSKilledWithReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	// The Wikipedia sample, a slice of the shared corpus, so that the accuracy comparison
-	// has enough questions; 3 epochs outlast the kill and the failover by a wide margin.
+	// The Wikipedia sample, so that the accuracy comparison has enough questions; its 3
+	// epochs outlast the kill and the failover by a wide margin.
 	const epochs = 3
-	settings := map[string]string{
-		"SKIPGRID_CORPUS":      "/data/enwiki-sample.txt.gz",
-		"SKIPGRID_EPOCHS":      strconv.Itoa(epochs),
-		"SKIPGRID_CHUNK_BYTES": "262144",
-	}
+	settings := wikiComposeSettings()
 	// The fault-free run: the same job on the same compose cluster without the backups,
 	// which hold copies and train nothing.
 	faultFree := composeFaultFree(compose, maps.Clone(settings))
