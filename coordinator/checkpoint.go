@@ -592,9 +592,15 @@ func (c *Coordinator) silentShard(co *core, w *shardWatch, set *shardSet, s int,
 	}
 	if w.FailingSince.IsZero() {
 		w.FailingSince = now
-		c.log.Warn("PS shard does not answer; workers retry its calls until it is back",
-			"shard", s, "address", set.addrs[s], "owns_rows", rows, "err", err,
-			"fails_job_after", c.cfg.ShardDownTimeout)
+		if len(co.PS[s].live()) > 0 {
+			c.log.Warn("PS shard does not answer; its backup takes over unless it is back",
+				"shard", s, "address", set.addrs[s], "owns_rows", rows, "err", err,
+				"failover_after", c.cfg.FailoverAfter)
+		} else {
+			c.log.Warn("PS shard does not answer; workers retry its calls until it is back",
+				"shard", s, "address", set.addrs[s], "owns_rows", rows, "err", err,
+				"fails_job_after", c.cfg.ShardDownTimeout)
+		}
 	}
 	silent := now.Sub(w.FailingSince)
 	if len(co.PS[s].live()) > 0 && silent > c.cfg.FailoverAfter {

@@ -437,7 +437,8 @@ func TestStartTimeoutNamesMissingShards(t *testing.T) {
 	fc.clock.Advance(cfg.StartTimeout + time.Second)
 
 	_, err := wait()
-	if err == nil || !strings.Contains(err.Error(), "shards [0 2] of 3 are missing") {
+	if err == nil || !strings.Contains(err.Error(),
+		"shard 0 (replica 0), shard 2 (replica 0) missing (3 shards x 1 copies)") {
 		t.Fatalf("Run error = %v; want one naming shards 0 and 2", err)
 	}
 	if _, err := fc.c.Run(ctx); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +56,23 @@ func (p *psShard) missingBackup() bool {
 		}
 	}
 	return false
+}
+
+// missingCopies names the copies that have yet to register, as "shard 0 (replica 0),
+// shard 1 (replica 1)".
+func (c *core) missingCopies() string {
+	var names []string
+	for s, p := range c.PS {
+		if !p.Registered {
+			names = append(names, fmt.Sprintf("shard %d (replica %d)", s, p.Replica))
+		}
+		for _, b := range p.Backups {
+			if !b.Registered && !b.Lost {
+				names = append(names, fmt.Sprintf("shard %d (replica %d)", s, b.Replica))
+			}
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // live returns the indexes in p.Backups of the registered copies that are not lost.

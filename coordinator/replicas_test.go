@@ -29,6 +29,9 @@ func TestReplicaRegistryAndFailover(t *testing.T) {
 	if got := co.missingPS(); !slices.Equal(got, []int{0}) {
 		t.Fatalf("missing %v with shard 0's backup unregistered; want [0]", got)
 	}
+	if got := co.missingCopies(); got != "shard 0 (replica 1)" {
+		t.Fatalf("missing copies %q; want shard 0 (replica 1)", got)
+	}
 	reg("ps-0-r1", 0, 1, "a:2")
 	if got := co.missingPS(); len(got) != 0 {
 		t.Fatalf("missing %v with every copy registered", got)

@@ -133,8 +133,9 @@ func (c *Coordinator) awaitShards(ctx context.Context, start time.Time) error {
 		}
 		if now.After(deadline) {
 			return false, fmt.Errorf("timed out after %v waiting for PS shards to register: "+
-				"shards %v of %d are missing; start them or check their coordinator address",
-				c.cfg.StartTimeout, missing, c.cfg.NumPS)
+				"%s missing (%d shards x %d copies); start them or check their "+
+				"coordinator address", c.cfg.StartTimeout, co.missingCopies(),
+				c.cfg.NumPS, max(c.cfg.Replicas, 1))
 		}
 		return false, nil
 	})

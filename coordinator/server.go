@@ -129,6 +129,8 @@ func (c *Coordinator) Register(_ context.Context, req *skipgridpb.RegisterReques
 		}
 	})
 	if err != nil {
+		c.log.Warn("registration refused", "node", req.GetName(), "node_role", req.GetRole(),
+			"shard", req.GetShard(), "replica", req.GetReplica(), "err", err)
 		return nil, rpcError("register", err)
 	}
 	return &skipgridpb.RegisterResponse{JobId: c.cfg.JobID}, nil

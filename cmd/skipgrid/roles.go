@@ -19,6 +19,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/skipgrid/skipgrid/coordinator"
 	"github.com/skipgrid/skipgrid/member"
@@ -406,7 +408,12 @@ func servePS(ctx context.Context, coord skipgridpb.CoordinatorClient,
 			if err == nil {
 				registered = true
 				log.Info("registered with coordinator", "shard", reg.GetShard(),
-					"address", reg.GetAddress())
+					"replica", reg.GetReplica(), "address", reg.GetAddress())
+			}
+			if status.Code(err) == codes.InvalidArgument {
+				cancel()
+				return fmt.Errorf("the coordinator refused this shard: %s",
+					status.Convert(err).Message())
 			}
 		}
 		var job *skipgridpb.JobSpec
