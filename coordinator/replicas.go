@@ -170,6 +170,16 @@ type copyLinks struct {
 	sent    map[int][]string
 }
 
+// told records the backups shard s's primary was last told of.
+func (l *copyLinks) told(s int, addrs []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sent == nil {
+		l.sent = make(map[int][]string)
+	}
+	l.sent[s] = addrs
+}
+
 // link returns a client for addr, dialling it on first use.
 func (c *Coordinator) link(ctx context.Context, set *shardSet, addr string) (
 	skipgridpb.ParameterServerClient, error) {
@@ -246,12 +256,7 @@ func (c *Coordinator) sendBackups(ctx context.Context, set *shardSet, s int) err
 	if err != nil {
 		return err
 	}
-	set.copies.mu.Lock()
-	if set.copies.sent == nil {
-		set.copies.sent = make(map[int][]string)
-	}
-	set.copies.sent[s] = want
-	set.copies.mu.Unlock()
+	set.copies.told(s, want)
 	c.log.Info("PS shard forwards its pushes to its backups", "shard", s,
 		"primary", set.addrs[s], "backups", want)
 	return nil
@@ -366,11 +371,6 @@ func (c *Coordinator) promote(ctx context.Context, set *shardSet, s int) error {
 
 	c.locked(func(co *core, now time.Time) { co.failover(s, now) })
 	set.addrs[s], set.clients[s] = next.Address, cl
-	set.copies.mu.Lock()
-	if set.copies.sent == nil {
-		set.copies.sent = make(map[int][]string)
-	}
-	set.copies.sent[s] = rest
-	set.copies.mu.Unlock()
+	set.copies.told(s, rest)
 	return c.saveState(true)
 }

@@ -312,6 +312,17 @@ func phaseTimes(t *testing.T, out string) string {
 		run.TrainWordsPerSec)
 }
 
+// wikiComposeSettings is a compose job on the Wikipedia sample, a slice of the shared
+// corpus: 3 epochs of 23 chunks. The container tests that compare accuracy share its
+// fault-free run.
+func wikiComposeSettings() map[string]string {
+	return map[string]string{
+		"SKIPGRID_CORPUS":      "/data/enwiki-sample.txt.gz",
+		"SKIPGRID_EPOCHS":      strconv.Itoa(3),
+		"SKIPGRID_CHUNK_BYTES": "262144",
+	}
+}
+
 // workerKilledEpochs is the length of TestDockerComposeWorkerKilled's job.
 const workerKilledEpochs = 12
 

@@ -103,7 +103,7 @@ func (j *trainJob) pull(ctx context.Context, w *Worker, r *route, bufs [2][]floa
 
 			var resp *skipgridpb.PullResponse
 			err := w.retry(ctx, j.shardCall("pull from", s), func(ctx context.Context) error {
-				cl, _ := w.client(ctx, j.links, s)
+				cl := w.client(ctx, j.links, s)
 				var err error
 				if resp, err = cl.Pull(ctx, req); err != nil {
 					j.links.failed()
@@ -207,7 +207,7 @@ func (j *trainJob) push(ctx context.Context, w *Worker, r *route, bufs, orig [2]
 			// A retry repeats req.Seq, so a shard that applied the first attempt (whose
 			// answer was lost) does not apply it twice.
 			err := w.retry(ctx, j.shardCall("push to", s), func(ctx context.Context) error {
-				cl, _ := w.client(ctx, j.links, s)
+				cl := w.client(ctx, j.links, s)
 				_, err := cl.Push(ctx, req)
 				if err != nil {
 					j.links.failed()

@@ -65,10 +65,10 @@ func (w *Worker) dialShards(ctx context.Context, spec *skipgridpb.JobSpec) (*sha
 	return l, nil
 }
 
-// client returns shard s's client and address, first following a move of the shard when a
-// call has failed since the last look.
-func (w *Worker) client(ctx context.Context, l *shardLinks, s int) (
-	skipgridpb.ParameterServerClient, string) {
+// client returns shard s's client, first following a move of the shard when a call has
+// failed since the last look.
+func (w *Worker) client(ctx context.Context, l *shardLinks,
+	s int) skipgridpb.ParameterServerClient {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stale && time.Since(l.lastAsked) >= refreshEvery {
@@ -76,7 +76,7 @@ func (w *Worker) client(ctx context.Context, l *shardLinks, s int) (
 		l.stale = false
 		w.followMoves(ctx, l)
 	}
-	return l.clients[s], l.addrs[s]
+	return l.clients[s]
 }
 
 // failed marks the links for a look at the coordinator's addresses before the next call.

@@ -4,22 +4,10 @@ import (
 	"context"
 	"maps"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// wikiComposeSettings is a compose job on the Wikipedia sample, a slice of the shared
-// corpus: 3 epochs of 23 chunks. The container tests that compare accuracy share its
-// fault-free run.
-func wikiComposeSettings() map[string]string {
-	return map[string]string{
-		"SKIPGRID_CORPUS":      "/data/enwiki-sample.txt.gz",
-		"SKIPGRID_EPOCHS":      strconv.Itoa(3),
-		"SKIPGRID_CHUNK_BYTES": "262144",
-	}
-}
 
 // TestDockerComposeWorkerPaused is fault 4 on containers: `docker pause` of a worker that
 // holds a lease, for longer than the lease (3 s), then `docker unpause`. Its lease is taken
