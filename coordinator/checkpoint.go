@@ -628,13 +628,8 @@ func (c *Coordinator) recoverShard(ctx context.Context, set *shardSet, s int,
 	if tk != nil {
 		req.Tables = tk.tables()
 	}
-	var cr *skipgridpb.ConfigureResponse
 	what := fmt.Sprintf("configure restarted PS shard %d at %s", s, set.addrs[s])
-	err := c.retry(ctx, what, func(ctx context.Context) error {
-		var err error
-		cr, err = set.clients[s].Configure(ctx, req)
-		return err
-	})
+	cr, err := c.configureCopy(ctx, set.clients[s], what, req, len(set.rows[s]))
 	if err != nil {
 		return err
 	}

@@ -130,11 +130,22 @@ func (c *Coordinator) dialShard(ctx context.Context, set *shardSet, s int) error
 // returns the shard's answer.
 func (c *Coordinator) sendConfigure(ctx context.Context, set *shardSet, s int, rows uint64,
 	tables []*skipgridpb.TableSpec) (*skipgridpb.ConfigureResponse, error) {
-	addr, cl := set.addrs[s], set.clients[s]
 	req := c.configureRequest(s, rows)
 	req.Tables = tables
+	what := fmt.Sprintf("configure PS shard %d at %s", s, set.addrs[s])
+	resp, err := c.configureCopy(ctx, set.clients[s], what, req, len(set.rows[s]))
+	if err != nil {
+		return nil, err
+	}
+	return resp, c.configureBackups(ctx, set, s, req)
+}
+
+// configureCopy sends req to one copy of a shard, retried while it is unavailable, and checks
+// that the copy holds the rows the shard map gives the shard. what names the call in errors.
+func (c *Coordinator) configureCopy(ctx context.Context, cl skipgridpb.ParameterServerClient,
+	what string, req *skipgridpb.ConfigureRequest, rows int) (*skipgridpb.ConfigureResponse,
+	error) {
 	var resp *skipgridpb.ConfigureResponse
-	what := fmt.Sprintf("configure PS shard %d at %s", s, addr)
 	err := c.retry(ctx, what, func(ctx context.Context) error {
 		var err error
 		resp, err = cl.Configure(ctx, req)
@@ -143,12 +154,11 @@ func (c *Coordinator) sendConfigure(ctx context.Context, set *shardSet, s int, r
 	if err != nil {
 		return nil, err
 	}
-	if want := uint64(len(set.rows[s])); resp.GetLocalRows() != want {
-		return nil, fmt.Errorf("%s: the shard holds %d rows, the shard map gives it %d; the "+
-			"shard and the coordinator disagree on the shard map", what, resp.GetLocalRows(),
-			want)
+	if resp.GetLocalRows() != uint64(rows) {
+		return nil, fmt.Errorf("%s: it holds %d rows, the shard map gives the shard %d; it "+
+			"and the coordinator disagree on the shard map", what, resp.GetLocalRows(), rows)
 	}
-	return resp, c.configureBackups(ctx, set, s, req)
+	return resp, nil
 }
 
 // loadRows pushes every input row's start value (pretrained vector or InitRow) onto the

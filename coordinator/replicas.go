@@ -216,17 +216,8 @@ func (c *Coordinator) configureBackups(ctx context.Context, set *shardSet, s int
 		}
 		what := fmt.Sprintf("configure backup %d of PS shard %d at %s", b.Replica, s,
 			b.Address)
-		var resp *skipgridpb.ConfigureResponse
-		err = c.retry(ctx, what, func(ctx context.Context) error {
-			resp, err = cl.Configure(ctx, req)
+		if _, err := c.configureCopy(ctx, cl, what, req, len(set.rows[s])); err != nil {
 			return err
-		})
-		if err != nil {
-			return err
-		}
-		if want := uint64(len(set.rows[s])); resp.GetLocalRows() != want {
-			return fmt.Errorf("%s: the copy holds %d rows, the shard map gives it %d", what,
-				resp.GetLocalRows(), want)
 		}
 	}
 	return c.sendBackups(ctx, set, s)
