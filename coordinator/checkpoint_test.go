@@ -245,29 +245,17 @@ func (p *ckptPS) wrote(id uint64) bool {
 // ones, or new ones (incarnation 100 + shard) when shards is nil.
 func newCkptCluster(t *testing.T, cfg Config, shards ...*ckptPS) (*fakeCluster, []*ckptPS) {
 	t.Helper()
-	fc := &fakeCluster{clock: &fakeClock{t: t0}}
 	if shards == nil {
 		for s := range cfg.NumPS {
 			shards = append(shards, &ckptPS{fakePS: &fakePS{shard: s}, inc: uint64(100 + s)})
 		}
 	}
+	var fakes []*fakePS
+	var clients []skipgridpb.ParameterServerClient
 	for _, p := range shards {
-		fc.ps = append(fc.ps, p.fakePS)
+		fakes, clients = append(fakes, p.fakePS), append(clients, p)
 	}
-	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		for s, p := range shards {
-			if addr == psAddr(s) {
-				return p, nil
-			}
-		}
-		return nil, fmt.Errorf("no fake PS at %s", addr)
-	}
-	c, err := New(cfg, dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.now = fc.clock.Now
-	fc.c = c
+	fc := newClusterOn(t, cfg, fakes, clients)
 	return fc, shards
 }
 

@@ -139,19 +139,28 @@ type fakeCluster struct {
 
 func newFakeCluster(t *testing.T, cfg Config) *fakeCluster {
 	t.Helper()
-	fc := &fakeCluster{clock: &fakeClock{t: t0}}
-	byAddr := map[string]*fakePS{}
+	var fakes []*fakePS
+	var clients []skipgridpb.ParameterServerClient
 	for s := range cfg.NumPS {
 		p := &fakePS{shard: s}
-		fc.ps = append(fc.ps, p)
-		byAddr[psAddr(s)] = p
+		fakes, clients = append(fakes, p), append(clients, p)
 	}
+	return newClusterOn(t, cfg, fakes, clients)
+}
+
+// newClusterOn is a coordinator of cfg with a fake clock, whose dialer reaches clients[s] at
+// psAddr(s); fakes are the shards registerPS registers.
+func newClusterOn(t *testing.T, cfg Config, fakes []*fakePS,
+	clients []skipgridpb.ParameterServerClient) *fakeCluster {
+	t.Helper()
+	fc := &fakeCluster{clock: &fakeClock{t: t0}, ps: fakes}
 	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		p, ok := byAddr[addr]
-		if !ok {
-			return nil, fmt.Errorf("no fake PS at %s", addr)
+		for s, cl := range clients {
+			if addr == psAddr(s) {
+				return cl, nil
+			}
 		}
-		return p, nil
+		return nil, fmt.Errorf("no fake PS at %s", addr)
 	}
 	c, err := New(cfg, dial)
 	if err != nil {

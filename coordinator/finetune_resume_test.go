@@ -234,25 +234,13 @@ func ftConfig(t *testing.T) Config {
 // newFtCluster is a coordinator of cfg on the given fake shards, with a fake clock.
 func newFtCluster(t *testing.T, cfg Config, shards []*ftPS) *fakeCluster {
 	t.Helper()
-	fc := &fakeCluster{clock: &fakeClock{t: t0}}
-	for s := range shards {
-		fc.ps = append(fc.ps, &fakePS{shard: s}) // for registerPS only
+	var fakes []*fakePS
+	var clients []skipgridpb.ParameterServerClient
+	for s, p := range shards {
+		fakes = append(fakes, &fakePS{shard: s}) // for registerPS only
+		clients = append(clients, p)
 	}
-	dial := func(_ context.Context, addr string) (skipgridpb.ParameterServerClient, error) {
-		for s, p := range shards {
-			if addr == psAddr(s) {
-				return p, nil
-			}
-		}
-		return nil, fmt.Errorf("no fake PS at %s", addr)
-	}
-	c, err := New(cfg, dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.now = fc.clock.Now
-	fc.c = c
-	return fc
+	return newClusterOn(t, cfg, fakes, clients)
 }
 
 // ftWorker trains a fine-tuning lease by reporting its examples, with loss 0.5 each.
