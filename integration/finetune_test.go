@@ -16,16 +16,18 @@ import (
 const classifyData = "../../shared/data/classify"
 
 // finetuneAccuracy runs `skipgrid finetune` from random rows on TREC with the given transport
-// and seed, and returns the test accuracy it reports.
-func finetuneAccuracy(t *testing.T, ctx context.Context, transport string, seed int) float64 {
+// and seed, 2 workers and 2 shards unless more flags (which come last) say otherwise, and
+// returns the test accuracy it reports.
+func finetuneAccuracy(t *testing.T, ctx context.Context, transport string, seed int,
+	more ...string) float64 {
 	t.Helper()
 	out := t.TempDir()
-	cmd := exec.CommandContext(ctx, binary, "finetune", "--random-init",
+	args := []string{"finetune", "--random-init",
 		"--train", filepath.Join(classifyData, "trec.train.txt"),
 		"--test", filepath.Join(classifyData, "trec.test.txt"),
 		"--out", out, "--transport", transport, "--seed", fmt.Sprint(seed),
-		"--workers", "2", "--ps", "2", "--json", "--log-level", "warn")
-	stdout, err := cmd.Output()
+		"--workers", "2", "--ps", "2", "--json", "--log-level", "warn"}
+	stdout, err := exec.CommandContext(ctx, binary, append(args, more...)...).Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
