@@ -8,12 +8,17 @@
 # without -pretrainedVectors (the same vectors, exported as .vec with
 # `skipgrid export --format text`), on the raw files and on copies whose text
 # is tokenized as skipgrid tokenizes it (lower-case words [a-z]+('[a-z]+)?)
-# and whose lines are shuffled once (fastText reads a file in order; skipgrid
-# shuffles every epoch, and a file sorted by label, as mr.train.txt is, ruins
-# an unshuffled run), so that the learning can be compared apart from the
-# tokenization and the order. Every
-# tool gets the same epochs, learning rate, dimension, word n-grams (bigram
-# buckets) and thread count.
+# and whose lines are shuffled with the run's seed (fastText reads a file in
+# order; skipgrid shuffles every epoch, and a file sorted by label, as
+# mr.train.txt is, ruins an unshuffled run), so that the learning can be
+# compared apart from the tokenization. Every seed gets its own order, as
+# skipgrid's runs do: the order moves TREC accuracy by several tenths of a
+# point, so one order shared by every seed measures that order's luck, not
+# fastText. Every tool gets the same epochs, learning rate, dimension, word
+# n-grams (bigram buckets) and thread count. Accuracy is the mean over the
+# seeds with its standard error (the seeds' standard deviation over the
+# square root of their number); give 10 or more seeds to tell apart methods
+# less than half a point apart.
 #
 # Usage: bench/classify.sh --pretrained DIR [--sets "trec mr sst2"]
 #                          [--seeds "1 2 3"] [--epochs N] [--lr F]
@@ -111,9 +116,9 @@ if [ "$bigrams" -gt 0 ]; then
 	ngram_args=(-wordNgrams 2 -bucket "$bigrams")
 fi
 
-# tokenize SRC DST [shuffle]: DST holds SRC's labels and its text as
-# skipgrid's words tokenizer reads it (exact for ASCII text), in a seeded
-# random order of the lines when a third argument is given.
+# tokenize SRC DST [SEED]: DST holds SRC's labels and its text as skipgrid's
+# words tokenizer reads it (exact for ASCII text), its lines in a random order
+# drawn from SEED when one is given.
 tokenize() {
 	python3 - "$@" <<'EOF'
 import random, re, sys
@@ -127,7 +132,7 @@ with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
             i += 1
         out.append(" ".join(fields[:i] + word.findall(" ".join(fields[i:]).lower())) + "\n")
 if len(sys.argv) > 3:
-    random.Random(1).shuffle(out)
+    random.Random(int(sys.argv[3])).shuffle(out)
 with open(sys.argv[2], "w", encoding="utf-8") as g:
     g.writelines(out)
 EOF
@@ -187,7 +192,7 @@ fasttext_run() {
 results="$work/results.txt"
 for set in $sets; do
 	[ -f "$DATA/$set.train.txt" ] || die "$DATA/$set.train.txt does not exist"
-	tokenize "$DATA/$set.train.txt" "$work/$set.train.tok" shuffle
+	tokenize "$DATA/$set.train.txt" "$work/$set.train.tok"
 	tokenize "$DATA/$set.test.txt" "$work/$set.test.tok"
 	echo "$set: fastText's -epoch $epochs with the pretrained vectors is $(passes "$set") passes" >&2
 	for seed in $seeds; do
@@ -197,7 +202,8 @@ for set in $sets; do
 		done
 		[ "$fasttext" = 1 ] || continue
 		raw=("$DATA/$set.train.txt" "$DATA/$set.test.txt" "$seed")
-		tok=("$work/$set.train.tok" "$work/$set.test.tok" "$seed")
+		tokenize "$DATA/$set.train.txt" "$work/$set.train.$seed.tok" "$seed"
+		tok=("$work/$set.train.$seed.tok" "$work/$set.test.tok" "$seed")
 		vec=(-pretrainedVectors "$work/vectors.vec")
 		echo "$set ft-raw-random $(fasttext_run "${raw[@]}")" >>"$results"
 		echo "$set ft-raw-pre $(fasttext_run "${raw[@]}" "${vec[@]}")" >>"$results"
@@ -206,11 +212,12 @@ for set in $sets; do
 	done
 done
 
-# The table: mean accuracy and half range over the seeds, mean wall seconds,
+# The table: mean accuracy over the seeds and its standard error, mean wall seconds,
 # and skipgrid's time over fastText's with the same start on the same files.
 python3 - "$results" "$(echo $seeds | wc -w)" <<'EOF'
 import sys
 from collections import defaultdict
+from statistics import mean, stdev
 
 rows, sets = defaultdict(list), []
 for line in open(sys.argv[1]):
@@ -229,11 +236,11 @@ names = [
 ]
 
 
-def mean(xs):
-    return sum(xs) / len(xs)
+def stderr(xs):
+    return stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else 0.0
 
 
-print("| set | method | accuracy %% (mean of %s seeds ± half range) | seconds | "
+print("| set | method | accuracy %% (mean of %s seeds ± standard error) | seconds | "
       "time / fastText |" % sys.argv[2])
 print("|---|---|---|---|---|")
 for s in sets:
@@ -246,5 +253,5 @@ for s in sets:
         if ref and rows[s, ref]:
             ratio = "%.1f" % (sec / mean([t for _, t in rows[s, ref]]))
         print("| %s | %s | %.2f ± %.2f | %.2f | %s |" % (
-            s, name, 100 * mean(acc), 50 * (max(acc) - min(acc)), sec, ratio))
+            s, name, 100 * mean(acc), 100 * stderr(acc), sec, ratio))
 EOF
