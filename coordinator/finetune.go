@@ -175,7 +175,7 @@ func (c *Coordinator) prepareTask() (*ftTask, error) {
 
 	c.log.Info("labelled file read", "file", f.TrainFile, "examples", len(ds.Examples),
 		"labels", len(tk.labels), "summary", ds.Summary.String())
-	c.log.Info("ftTask vocabulary built", "words", tk.vocab.Len(), "training_words", n,
+	c.log.Info("task vocabulary built", "words", tk.vocab.Len(), "training_words", n,
 		"missing_pretrained", tk.missing, "bigram_buckets", f.BigramBuckets,
 		"init_of_missing", initInfo)
 	if pre != nil && tk.missing > 0 {
