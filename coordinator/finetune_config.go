@@ -121,6 +121,8 @@ func (c Config) validateKind() []error {
 
 // passes is the number of passes over the examples that epochs epochs make for a file of
 // tokens tokens (see FastTextEpochs) with pretrained pretrained words (0 without vectors).
+// fastText stops mid-pass (17.2 passes on TREC with 145k vectors); the count is rounded to a
+// whole pass because leases, checkpoints and resumes are planned in whole epochs.
 func (f FinetuneConfig) passes(epochs int, tokens, pretrained uint64) int {
 	if !f.FastTextEpochs || pretrained == 0 || tokens == 0 {
 		return epochs
