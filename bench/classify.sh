@@ -3,22 +3,28 @@
 # `supervised` on the same labelled files, and print test accuracy (mean and
 # spread over seeds) and training time for each.
 #
-# skipgrid runs three ways: (a) --random-init, (b) pretrained and
-# --freeze-embeddings, (c) pretrained and fine-tuned. fastText runs with and
-# without -pretrainedVectors (the same vectors, exported as .vec with
-# `skipgrid export --format text`), on the raw files and on copies whose text
-# is tokenized as skipgrid tokenizes it (lower-case words [a-z]+('[a-z]+)?)
-# and whose lines are shuffled with the run's seed (fastText reads a file in
-# order; skipgrid shuffles every epoch, and a file sorted by label, as
-# mr.train.txt is, ruins an unshuffled run), so that the learning can be
-# compared apart from the tokenization. Every seed gets its own order, as
+# skipgrid runs four ways: (a) --random-init, (b) pretrained and
+# --freeze-embeddings, (c) pretrained and fine-tuned, all three with its
+# default words tokenizer, and (d) pretrained and fine-tuned with
+# --tokenizer whitespace, which reads the text as fastText does. fastText runs
+# with and without -pretrainedVectors (the same vectors, exported as .vec with
+# `skipgrid export --format text`) on two copies of the training file, both
+# with their lines shuffled with the run's seed: the raw text, and the text
+# tokenized as skipgrid's words tokenizer reads it (lower-case words
+# [a-z]+('[a-z]+)?). fastText reads a file in order while skipgrid visits
+# the examples in a fresh order every epoch, and a file sorted by label, as
+# mr.train.txt is, ruins an unshuffled run. Every seed gets its own order, as
 # skipgrid's runs do: the order moves TREC accuracy by several tenths of a
 # point, so one order shared by every seed measures that order's luck, not
 # fastText. Every tool gets the same epochs, learning rate, dimension, word
-# n-grams (bigram buckets) and thread count. Accuracy is the mean over the
-# seeds with its standard error (the seeds' standard deviation over the
-# square root of their number); give 10 or more seeds to tell apart methods
-# less than half a point apart.
+# n-grams (bigram buckets) and thread count.
+#
+# Accuracy is the mean over the seeds with its standard error (the seeds'
+# standard deviation over the square root of their number); give 10 or more
+# seeds to tell apart methods less than half a point apart. A second table
+# sets fine-tuned skipgrid against fastText with -pretrainedVectors on the
+# same tokens, (c) against the tokenized copy and (d) against the raw one,
+# with the standard error of the difference.
 #
 # Usage: bench/classify.sh --pretrained DIR [--sets "trec mr sst2"]
 #                          [--seeds "1 2 3"] [--epochs N] [--lr F]
@@ -116,24 +122,28 @@ if [ "$bigrams" -gt 0 ]; then
 	ngram_args=(-wordNgrams 2 -bucket "$bigrams")
 fi
 
-# tokenize SRC DST [SEED]: DST holds SRC's labels and its text as skipgrid's
-# words tokenizer reads it (exact for ASCII text), its lines in a random order
-# drawn from SEED when one is given.
-tokenize() {
+# copy tok|raw SRC DST [SEED]: DST holds SRC's lines, with tok their labels and
+# their text as skipgrid's words tokenizer reads it (exact for ASCII text),
+# with raw as they are, in a random order drawn from SEED when one is given.
+copy() {
 	python3 - "$@" <<'EOF'
 import random, re, sys
+mode, src, dst = sys.argv[1:4]
 word = re.compile(r"[a-z]+(?:'[a-z]+)?")
 out = []
-with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
+with open(src, encoding="utf-8", errors="surrogateescape") as f:
     for line in f:
+        if mode == "raw":
+            out.append(line if line.endswith("\n") else line + "\n")
+            continue
         fields = line.split()
         i = 0
         while i < len(fields) and fields[i].startswith("__label__"):
             i += 1
         out.append(" ".join(fields[:i] + word.findall(" ".join(fields[i:]).lower())) + "\n")
-if len(sys.argv) > 3:
-    random.Random(int(sys.argv[3])).shuffle(out)
-with open(sys.argv[2], "w", encoding="utf-8") as g:
+if len(sys.argv) > 4:
+    random.Random(int(sys.argv[4])).shuffle(out)
+with open(dst, "w", encoding="utf-8", errors="surrogateescape") as g:
     g.writelines(out)
 EOF
 }
@@ -158,6 +168,7 @@ skipgrid_run() {
 	random) args=(--random-init --dim "$dim") ;;
 	frozen) args=(--pretrained "$pre/vectors.bin" --freeze-embeddings) ;;
 	tuned) args=(--pretrained "$pre/vectors.bin") ;;
+	raw-tuned) args=(--pretrained "$pre/vectors.bin" --tokenizer whitespace) ;;
 	esac
 	[ "$plain" = 0 ] || args+=(--fasttext-epochs=false)
 	local t0 t1 acc
@@ -192,17 +203,18 @@ fasttext_run() {
 results="$work/results.txt"
 for set in $sets; do
 	[ -f "$DATA/$set.train.txt" ] || die "$DATA/$set.train.txt does not exist"
-	tokenize "$DATA/$set.train.txt" "$work/$set.train.tok"
-	tokenize "$DATA/$set.test.txt" "$work/$set.test.tok"
+	copy tok "$DATA/$set.train.txt" "$work/$set.train.tok"
+	copy tok "$DATA/$set.test.txt" "$work/$set.test.tok"
 	echo "$set: fastText's -epoch $epochs with the pretrained vectors is $(passes "$set") passes" >&2
 	for seed in $seeds; do
 		echo "$set: seed $seed" >&2
-		for mode in random frozen tuned; do
+		for mode in random frozen tuned raw-tuned; do
 			echo "$set sg-$mode $(skipgrid_run "$set" "$seed" "$mode")" >>"$results"
 		done
 		[ "$fasttext" = 1 ] || continue
-		raw=("$DATA/$set.train.txt" "$DATA/$set.test.txt" "$seed")
-		tokenize "$DATA/$set.train.txt" "$work/$set.train.$seed.tok" "$seed"
+		copy raw "$DATA/$set.train.txt" "$work/$set.train.$seed.raw" "$seed"
+		raw=("$work/$set.train.$seed.raw" "$DATA/$set.test.txt" "$seed")
+		copy tok "$DATA/$set.train.txt" "$work/$set.train.$seed.tok" "$seed"
 		tok=("$work/$set.train.$seed.tok" "$work/$set.test.tok" "$seed")
 		vec=(-pretrainedVectors "$work/vectors.vec")
 		echo "$set ft-raw-random $(fasttext_run "${raw[@]}")" >>"$results"
@@ -212,8 +224,9 @@ for set in $sets; do
 	done
 done
 
-# The table: mean accuracy over the seeds and its standard error, mean wall seconds,
-# and skipgrid's time over fastText's with the same start on the same files.
+# The tables: mean accuracy over the seeds and its standard error, mean wall seconds, and
+# skipgrid's time over fastText's on the same tokens; then fine-tuned skipgrid minus
+# fastText with the pretrained vectors, on each of the two tokenizations.
 python3 - "$results" "$(echo $seeds | wc -w)" <<'EOF'
 import sys
 from collections import defaultdict
@@ -226,18 +239,27 @@ for line in open(sys.argv[1]):
         sets.append(s)
     rows[s, key].append((float(acc), float(t1) - float(t0)))
 names = [
-    ("sg-random", "skipgrid, random init", "ft-raw-random"),
-    ("sg-frozen", "skipgrid, pretrained, frozen", "ft-raw-pre"),
-    ("sg-tuned", "skipgrid, pretrained, fine-tuned", "ft-raw-pre"),
+    ("sg-random", "skipgrid, random init", "ft-tok-random"),
+    ("sg-frozen", "skipgrid, pretrained, frozen", "ft-tok-pre"),
+    ("sg-tuned", "skipgrid, pretrained, fine-tuned", "ft-tok-pre"),
+    ("sg-raw-tuned", "skipgrid, pretrained, fine-tuned, --tokenizer whitespace", "ft-raw-pre"),
+    ("ft-tok-random", "fastText, skipgrid's tokens, random init", None),
+    ("ft-tok-pre", "fastText, skipgrid's tokens, pretrained", None),
     ("ft-raw-random", "fastText, raw text, random init", None),
     ("ft-raw-pre", "fastText, raw text, pretrained", None),
-    ("ft-tok-random", "fastText, skipgrid's tokens, shuffled, random init", None),
-    ("ft-tok-pre", "fastText, skipgrid's tokens, shuffled, pretrained", None),
+]
+pairs = [
+    ("sg-tuned", "ft-tok-pre", "skipgrid's words tokenizer"),
+    ("sg-raw-tuned", "ft-raw-pre", "raw text, split on white space"),
 ]
 
 
 def stderr(xs):
     return stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else 0.0
+
+
+def accs(s, key):
+    return [a for a, _ in rows[s, key]]
 
 
 print("| set | method | accuracy %% (mean of %s seeds ± standard error) | seconds | "
@@ -254,4 +276,18 @@ for s in sets:
             ratio = "%.1f" % (sec / mean([t for _, t in rows[s, ref]]))
         print("| %s | %s | %.2f ± %.2f | %.2f | %s |" % (
             s, name, 100 * mean(acc), 100 * stderr(acc), sec, ratio))
+
+if not any(rows[s, "ft-tok-pre"] for s in sets):
+    sys.exit()
+print()
+print("| set | tokens | skipgrid fine-tuned | fastText pretrained | difference ± standard error |")
+print("|---|---|---|---|---|")
+for s in sets:
+    for sg, ft, tokens in pairs:
+        a, b = accs(s, sg), accs(s, ft)
+        if not a or not b:
+            continue
+        se = (stderr(a) ** 2 + stderr(b) ** 2) ** 0.5
+        print("| %s | %s | %.2f | %.2f | %+.2f ± %.2f |" % (
+            s, tokens, 100 * mean(a), 100 * mean(b), 100 * (mean(a) - mean(b)), 100 * se))
 EOF

@@ -58,7 +58,8 @@ the job ends.`,
 	fs.Int("dim", d.Dim, "vector dimension; with --pretrained it must be the vectors' own "+
 		"(the default)")
 	fs.Uint64("seed", d.Seed, "seed of every random choice")
-	fs.String("tokenizer", "words", "words (as pretraining) or whitespace")
+	fs.String("tokenizer", "words", "words (lower-case words, as pretraining) or whitespace "+
+		"(tokens as they are, as fastText reads them)")
 	fs.Int("workers", 2, "workers")
 	fs.Int("threads", 1, "training goroutines per worker")
 	fs.Int("ps", 2, "parameter-server shards")
