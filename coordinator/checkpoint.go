@@ -80,7 +80,8 @@ type shardWatch struct {
 	LastPushes uint64 `json:"last_pushes"`
 	// FailingSince is the first failed call since the last answer (zero while it answers).
 	FailingSince time.Time `json:"failing_since"`
-	// Recheck asks Run to look at the shard at once: it registered again.
+	// Recheck asks Run to look at the shard at once: it registered again since the last
+	// Stats call to it was sent.
 	Recheck bool `json:"-"`
 	// NoCheckpoints is set once the shard said it keeps none; Unwatched once it said it
 	// keeps no stats (the shard cannot be watched).
@@ -471,6 +472,14 @@ func (c *Coordinator) finished() bool {
 // watchShards asks shards which for their Stats, in parallel, and acts on the answers. A
 // shard that registered again at another address is dialled there first.
 func (c *Coordinator) watchShards(ctx context.Context, set *shardSet, which []int) error {
+	// The look a registration asked for is taken now, before the calls go out: a shard that
+	// registers again while its call is in flight may have answered from before its
+	// restart, so it keeps its mark and is asked once more.
+	c.locked(func(co *core, _ time.Time) {
+		for _, s := range which {
+			co.watch(s).Recheck = false
+		}
+	})
 	c.followMoves(ctx, set, which)
 	resps := make([]*skipgridpb.StatsResponse, len(which))
 	errs := make([]error, len(which))
@@ -506,7 +515,6 @@ func (c *Coordinator) judgeShard(ctx context.Context, set *shardSet, s int,
 	var failErr error
 	c.locked(func(co *core, now time.Time) {
 		w := co.watch(s)
-		w.Recheck = false
 		switch {
 		case status.Code(err) == codes.Unimplemented:
 			if !w.Unwatched {

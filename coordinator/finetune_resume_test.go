@@ -55,6 +55,8 @@ type ftPS struct {
 	configures []*skipgridpb.ConfigureRequest
 	loads      int
 	pushes     uint64
+	// hold, when set, runs once before a Stats answer is returned (see holdNextStats).
+	hold func()
 }
 
 func newFtPS(s int) *ftPS {
@@ -155,14 +157,28 @@ func (p *ftPS) Push(_ context.Context, req *skipgridpb.PushRequest,
 func (p *ftPS) Stats(context.Context, *skipgridpb.StatsRequest,
 	...grpc.CallOption) (*skipgridpb.StatsResponse, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	resp := &skipgridpb.StatsResponse{Shard: uint32(p.shard), Incarnation: p.inc,
 		Restored: p.restored != 0, CheckpointId: p.restored, Pushes: p.pushes}
 	if p.req != nil {
 		resp.Dim = p.req.GetDim()
 		resp.LocalRows = uint64(len(p.tables[skipgridpb.Table_TABLE_INPUT]))
 	}
+	hold := p.hold
+	p.hold = nil
+	p.mu.Unlock()
+
+	if hold != nil {
+		hold()
+	}
 	return resp, nil
+}
+
+// holdNextStats makes the next Stats call answer as the shard is now, but only once hold
+// returns: the answer of a call still in flight when the shard restarts.
+func (p *ftPS) holdNextStats(hold func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = hold
 }
 
 func (p *ftPS) Checkpoint(_ context.Context, req *skipgridpb.CheckpointRequest,
@@ -436,6 +452,59 @@ func TestFinetuneShardRestartRollsBack(t *testing.T) {
 					l0, res.Finetune.LoadBytes)
 			}
 		})
+	}
+}
+
+// TestShardRegisteringDuringStatsIsAskedAgain holds a Stats call to shard 1 in flight while
+// the shard restarts empty and registers again. The held answer is of the old incarnation,
+// so it cannot stand for the look the new registration asks for: the coordinator must ask
+// again, find the restart and roll training back to the start (6 chunks: pass 0's four and
+// the two of pass 1).
+func TestShardRegisteringDuringStatsIsAskedAgain(t *testing.T) {
+	cfg := ftConfig(t)
+	cfg.StatsEvery = time.Hour // only the watch of training calls Stats after the start
+	shards := []*ftPS{newFtPS(0), newFtPS(1)}
+	fc := newFtCluster(t, cfg, shards)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	wait := fc.start(ctx)
+	fc.registerPS(t)
+	w := newFtWorker(t, fc.c)
+	w.train(t, ctx, 4)
+	waitFor(t, "checkpoint 1", func() bool { return shards[0].wrote(1) && shards[1].wrote(1) })
+	w.train(t, ctx, 2)
+
+	// A registration asks for a look at shard 1; hold the answer of that call.
+	asked, release := make(chan struct{}), make(chan struct{})
+	shards[1].holdNextStats(func() {
+		close(asked)
+		<-release
+	})
+	fc.registerPS(t)
+	select {
+	case <-asked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no Stats call to shard 1 after it registered again")
+	}
+	shards[1].restart(0)
+	fc.registerPS(t)
+	close(release)
+
+	waitFor(t, "the rollback", func() bool {
+		var n int
+		inCore(fc.c, func(co *core) { n = co.Durable.Recovery.ShardRestarts })
+		return n == 1
+	})
+	if err := w.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFtResult(t, cfg, res)
+	if rec := res.Recovery; rec.ShardRestarts != 1 || rec.ChunksRolledBack != 6 {
+		t.Errorf("recovery %+v; want 1 restart and 6 chunks rolled back", rec)
 	}
 }
 
