@@ -18,10 +18,12 @@ import (
 // otherwise). The coordinator calls it once per shard, from Run.
 type Dialer func(ctx context.Context, addr string) (skipgridpb.ParameterServerClient, error)
 
-// Default learning rates, as word2vec chooses them per model.
+// Default learning rates, as word2vec chooses them per model and fastText for its supervised
+// model.
 const (
 	defaultAlphaSkipGram = 0.025
 	defaultAlphaCBOW     = 0.05
+	defaultAlphaFinetune = 0.1
 	// minAlphaFactor gives the floor of the learning rate when MinAlpha is unset.
 	minAlphaFactor = 1e-4
 )
@@ -192,11 +194,14 @@ func DefaultConfig() Config {
 // are applied to unset (zero) Alpha and MinAlpha.
 func (c Config) EffectiveAlpha() (alpha, minAlpha float64) {
 	alpha = c.Alpha
-	if alpha == 0 {
+	switch {
+	case alpha != 0:
+	case c.finetune():
+		alpha = defaultAlphaFinetune
+	case c.Model == skipgridpb.Model_MODEL_CBOW:
+		alpha = defaultAlphaCBOW
+	default:
 		alpha = defaultAlphaSkipGram
-		if c.Model == skipgridpb.Model_MODEL_CBOW {
-			alpha = defaultAlphaCBOW
-		}
 	}
 	minAlpha = c.MinAlpha
 	if minAlpha == 0 {
@@ -265,10 +270,9 @@ func (c Config) validateTraining() []error {
 		bad("sample: %v must be a finite number >= 0", c.Sample)
 	}
 	if !(c.Alpha >= 0) || math.IsInf(c.Alpha, 0) {
-		bad("alpha: %v must be a finite number > 0 (or 0 for the model's default)", c.Alpha)
-	}
-	alpha, minAlpha := c.EffectiveAlpha()
-	if !(minAlpha >= 0) || minAlpha > alpha {
+		bad("alpha: %v must be a finite number > 0 (or 0 for the default: 0.025 for sg, "+
+			"0.05 for cbow, 0.1 for fine-tuning)", c.Alpha)
+	} else if alpha, minAlpha := c.EffectiveAlpha(); !(minAlpha >= 0) || minAlpha > alpha {
 		bad("min alpha: %v must be in [0, alpha=%v]", minAlpha, alpha)
 	}
 	if c.MaxVocab < 0 {

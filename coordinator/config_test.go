@@ -75,19 +75,28 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 func TestEffectiveAlpha(t *testing.T) {
 	tests := []struct {
 		name            string
+		kind            skipgridpb.JobKind
 		model           skipgridpb.Model
 		alpha, minAlpha float64
 		want, wantMin   float64
 	}{
 		// word2vec's defaults: 0.025 for skip-gram, 0.05 for CBOW; floor alpha * 1e-4.
-		{"sg default", skipgridpb.Model_MODEL_SKIPGRAM, 0, 0, 0.025, 0.025 * 1e-4},
-		{"cbow default", skipgridpb.Model_MODEL_CBOW, 0, 0, 0.05, 0.05 * 1e-4},
-		{"explicit", skipgridpb.Model_MODEL_CBOW, 0.1, 0, 0.1, 0.1 * 1e-4},
-		{"explicit floor", skipgridpb.Model_MODEL_SKIPGRAM, 0.1, 0.01, 0.1, 0.01},
+		{"sg default", 0, skipgridpb.Model_MODEL_SKIPGRAM, 0, 0, 0.025, 0.025 * 1e-4},
+		{"cbow default", 0, skipgridpb.Model_MODEL_CBOW, 0, 0, 0.05, 0.05 * 1e-4},
+		{"explicit", 0, skipgridpb.Model_MODEL_CBOW, 0.1, 0, 0.1, 0.1 * 1e-4},
+		{"explicit floor", 0, skipgridpb.Model_MODEL_SKIPGRAM, 0.1, 0.01, 0.1, 0.01},
+		// fastText's supervised default, whatever the model field says.
+		{"fine-tuning default", skipgridpb.JobKind_JOB_KIND_FINETUNE,
+			skipgridpb.Model_MODEL_SKIPGRAM, 0, 0, 0.1, 0.1 * 1e-4},
+		{"fine-tuning explicit", skipgridpb.JobKind_JOB_KIND_FINETUNE,
+			skipgridpb.Model_MODEL_CBOW, 0.5, 0, 0.5, 0.5 * 1e-4},
 	}
 	for _, tt := range tests {
 		cfg := validConfig()
 		cfg.Model, cfg.Alpha, cfg.MinAlpha = tt.model, tt.alpha, tt.minAlpha
+		if tt.kind != 0 {
+			cfg.Kind = tt.kind
+		}
 		a, m := cfg.EffectiveAlpha()
 		if a != tt.want || m != tt.wantMin {
 			t.Errorf("%s: EffectiveAlpha() = %v, %v; want %v, %v", tt.name, a, m, tt.want,
@@ -99,6 +108,15 @@ func TestEffectiveAlpha(t *testing.T) {
 	cfg.Alpha, cfg.MinAlpha = 0.01, 0.02
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "min alpha") {
 		t.Errorf("Validate with min alpha above alpha = %v, want a min alpha error", err)
+	}
+
+	// A bad alpha is reported alone, not also as a floor above it.
+	cfg = validConfig()
+	cfg.Alpha = -0.1
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "alpha: -0.1 must be") ||
+		strings.Contains(err.Error(), "min alpha") {
+		t.Errorf("Validate with alpha -0.1 = %v, want an alpha error and no min alpha one", err)
 	}
 }
 

@@ -27,7 +27,8 @@ func addJobFlags(fs *pflag.FlagSet) {
 	fs.Uint64("min-count", d.MinCount, "drop words seen fewer times")
 	fs.Int("max-vocab", 0, "keep only the most frequent words (0: all)")
 	fs.Float64("sample", d.Sample, "subsampling threshold of frequent words (0: off)")
-	fs.Float64("alpha", 0, "starting learning rate (0: 0.025 for sg, 0.05 for cbow)")
+	fs.Float64("alpha", 0, "starting learning rate (0: 0.025 for sg, 0.05 for cbow, 0.1 for "+
+		"fine-tuning)")
 	fs.Float64("min-alpha", 0, "learning-rate floor (0: alpha * 1e-4)")
 	fs.Uint64("seed", d.Seed, "seed of every random choice")
 	fs.String("tokenizer", "words",
@@ -98,12 +99,8 @@ func jobConfig(v *viper.Viper, numPS int, args []string) (coordinator.Config, er
 		errs = append(errs, errors.New("--corpus and --train exclude each other: a job "+
 			"pretrains or fine-tunes"))
 	case train:
-		// A fine-tuning job of a multi-process coordinator; its alpha defaults as the
-		// finetune command's does.
+		// A fine-tuning job of a multi-process coordinator.
 		errs = append(errs, finetuneSettings(v, &c)...)
-		if c.Alpha == 0 {
-			c.Alpha = 0.1
-		}
 	case len(c.Corpus) == 0:
 		errs = append(errs, errors.New("--corpus: give at least one corpus file"))
 	}
