@@ -62,6 +62,12 @@ func New(cfg Config, dial Dialer) (*Coordinator, error) {
 	if dial == nil {
 		return nil, errors.New("coordinator: no dialer given")
 	}
+	if err := cfg.CheckOutDir(); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckNoStoppedJob(); err != nil {
+		return nil, err
+	}
 	cfg.Alpha, cfg.MinAlpha = cfg.EffectiveAlpha()
 	cfg.Corpus = append([]string(nil), cfg.Corpus...)
 	log := cfg.Logger

@@ -170,7 +170,9 @@ func (c *Coordinator) openState() error {
 	case err != nil:
 		return fmt.Errorf("coordinator state: %w", err)
 	case !c.cfg.Resume:
-		c.log.Info("a saved state of an earlier job is replaced by this one", "path", path)
+		// CheckNoStoppedJob has made sure that the saved job had ended.
+		c.log.Info("the saved state of an earlier job that ended is replaced by this one",
+			"path", path)
 		return nil
 	}
 

@@ -138,7 +138,18 @@ func TestResumeOtherJob(t *testing.T) {
 		"settings.epochs (saved 2, now 3)") {
 		t.Errorf("New with 3 epochs over a 2-epoch state: %v", err)
 	}
+	// Without Resume the stopped job is not thrown away: New refuses, naming the remedies,
+	// and starts a new job once the state is removed.
 	other.Resume = false
+	_, err = New(other, fc.c.dial)
+	if err == nil || !strings.Contains(err.Error(), "holds a stopped job") ||
+		!strings.Contains(err.Error(), "saved in phase training") ||
+		!strings.Contains(err.Error(), "--resume "+cfg.OutDir) {
+		t.Errorf("New without Resume over a stopped job: %v, want a refusal", err)
+	}
+	if err := os.RemoveAll(cfg.stateDir()); err != nil {
+		t.Fatal(err)
+	}
 	c, err := New(other, fc.c.dial)
 	if err != nil {
 		t.Fatal(err)

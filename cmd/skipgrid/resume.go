@@ -33,11 +33,18 @@ func resumeOut(v *viper.Viper) error {
 // prepareCheckpoints sets up persistence for train or finetune (--checkpoint-every,
 // --resume) and returns the shards' checkpoint directory. With --resume the job saved in
 // --out continues: its state must be there. A new job starts from nothing: checkpoints an
-// earlier job left in --out are removed, since the shards would restore them.
+// earlier job left in --out are removed, since the shards would restore them, unless that
+// job had stopped before its end. Nothing is removed from an --out the job cannot use.
 func prepareCheckpoints(v *viper.Viper, jc *coordinator.Config) (string, error) {
 	jc.CheckpointEvery = v.GetDuration("checkpoint-every")
+	if err := jc.CheckOutDir(); err != nil {
+		return "", fmt.Errorf("--out: %w", err)
+	}
 	dir := filepath.Join(jc.OutDir, checkpointSubdir)
 	if v.GetString("resume") == "" {
+		if err := jc.CheckNoStoppedJob(); err != nil {
+			return "", fmt.Errorf("--out: %w", err)
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			return "", fmt.Errorf("remove the checkpoints of an earlier job: %w", err)
 		}

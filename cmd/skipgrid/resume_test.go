@@ -28,8 +28,9 @@ func TestTrainResumeNeedsState(t *testing.T) {
 	}
 }
 
-// TestPrepareCheckpoints: a new job removes the checkpoints an earlier one left in its
-// output directory (the shards would restore them); a resumed one keeps them.
+// TestPrepareCheckpoints: a new job removes the checkpoints an earlier one that ended left in
+// its output directory (the shards would restore them), and refuses the directory of one
+// that stopped before its end; a resumed one keeps them.
 func TestPrepareCheckpoints(t *testing.T) {
 	out := t.TempDir()
 	stale := filepath.Join(out, checkpointSubdir, "shard-0-7.ckpt")
@@ -43,7 +44,8 @@ func TestPrepareCheckpoints(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(state, []byte("{}"), 0o644); err != nil {
+	// Phase 3 is PHASE_TRAINING: a job stopped while it trained.
+	if err := os.WriteFile(state, []byte(`{"phase": 3}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -60,6 +62,18 @@ func TestPrepareCheckpoints(t *testing.T) {
 
 	v.Set("resume", "")
 	jc = coordinator.Config{OutDir: out}
+	if _, err := prepareCheckpoints(v, &jc); err == nil ||
+		!strings.Contains(err.Error(), "holds a stopped job") {
+		t.Fatalf("new job over a stopped one: %v, want a refusal", err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("a refused job removed the stopped job's checkpoint: %v", err)
+	}
+
+	// Phase 5 is PHASE_DONE: that job ended, and a new one may start there.
+	if err := os.WriteFile(state, []byte(`{"phase": 5}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := prepareCheckpoints(v, &jc); err != nil || jc.Resume {
 		t.Fatalf("new job: resume %v, %v", jc.Resume, err)
 	}
