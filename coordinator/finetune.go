@@ -210,13 +210,24 @@ func (c *Coordinator) planPasses(tk *ftTask) error {
 			"the fastText count off", c.cfg.Epochs, tk.tokens, pretrained, tk.passes,
 			maxEpochs)
 	}
-	if tk.passes != c.cfg.Epochs {
+	switch {
+	case tk.passes >= manyPasses*c.cfg.Epochs:
+		c.log.Warn("epochs counted as fastText's -epoch counts them with pretrained vectors "+
+			"make many passes: the vectors file has far more words than the labelled file "+
+			"has tokens; give --fasttext-epochs=false to make --epochs the passes",
+			"epochs", c.cfg.Epochs, "tokens", tk.tokens, "pretrained_words", pretrained,
+			"passes", tk.passes)
+	case tk.passes != c.cfg.Epochs:
 		c.log.Info("epochs counted as fastText's -epoch counts them with pretrained vectors",
 			"epochs", c.cfg.Epochs, "tokens", tk.tokens, "pretrained_words", pretrained,
 			"passes", tk.passes)
 	}
 	return nil
 }
+
+// manyPasses is the ratio of passes to epochs from which planPasses warns: on the shared
+// sets and full-corpus vectors fastText's count gives 2 to 4.
+const manyPasses = 10
 
 // logWarnings logs the labelled file's warnings, and how many were not kept.
 func (c *Coordinator) logWarnings(ds *classify.Dataset) {

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"bytes"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -89,12 +91,32 @@ func TestFinetunePasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Coordinator{cfg: DefaultConfig(), log: slog.New(slog.DiscardHandler)}
+	var logs bytes.Buffer
+	c := &Coordinator{cfg: DefaultConfig(), log: slog.New(slog.NewTextHandler(&logs, nil))}
 	c.cfg.Epochs = 2
 	tk := &ftTask{ds: ds, pre: &vectors.Vectors{Words: []string{"p", "q", "r", "s"}, Dim: 1,
 		Data: make([]float32, 4)}}
 	if err := c.planPasses(tk); err != nil || tk.tokens != 8 || tk.passes != 3 {
 		t.Errorf("planPasses: %v, %d tokens, %d passes; want 8 and 3", err, tk.tokens,
 			tk.passes)
+	}
+	if strings.Contains(logs.String(), "WARN") {
+		t.Errorf("planPasses warned of 3 passes for 2 epochs:\n%s", logs.String())
+	}
+
+	// 76 pretrained words: 2 x (8 + 76) / 8 = 21 passes, over 10 a epoch, which is warned.
+	logs.Reset()
+	words := make([]string, 76)
+	for i := range words {
+		words[i] = fmt.Sprint("w", i)
+	}
+	tk = &ftTask{ds: ds, pre: &vectors.Vectors{Words: words, Dim: 1, Data: make([]float32, 76)}}
+	if err := c.planPasses(tk); err != nil || tk.passes != 21 {
+		t.Errorf("planPasses with 76 pretrained words: %v, %d passes; want 21", err, tk.passes)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") ||
+		!strings.Contains(logs.String(), "--fasttext-epochs=false") {
+		t.Errorf("planPasses of 21 passes for 2 epochs logged no warning with the remedy:\n%s",
+			logs.String())
 	}
 }
