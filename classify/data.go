@@ -34,6 +34,9 @@ var (
 	ErrTooLarge = errors.New("labelled file too large")
 	// ErrFormat: a model file is malformed or disagrees with another.
 	ErrFormat = errors.New("malformed model file")
+	// ErrUnknownLabels: no example of a test file has a first label that the model knows,
+	// as when the file is another task's.
+	ErrUnknownLabels = errors.New("no example has a label the model knows")
 )
 
 // ReadOptions controls reading a labelled file. The zero value reads with the words

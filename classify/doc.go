@@ -23,7 +23,9 @@
 // For training, the target distribution of a line with m distinct labels puts 1/m on each, so
 // the softmax cross-entropy pulls the probability mass towards all of them equally. For
 // metrics the first label is the gold one: accuracy and the per-label report count a line as
-// right when the top prediction equals its first label.
+// right when the top prediction equals its first label. A line whose first label the model
+// lacks counts as wrong and is counted by label (Report.UnknownLabels); Evaluate refuses a
+// file where that is every line (ErrUnknownLabels), as another task's test file.
 //
 // # Model
 //

@@ -39,6 +39,24 @@ type Report struct {
 	WeightedF1        float64 `json:"weighted_f1"`
 	// Labels lists every label that is some example's gold label or some prediction.
 	Labels []LabelScore `json:"labels"`
+	// UnknownExamples counts the examples whose gold label is not one of the model's (they
+	// count as wrong); UnknownLabels counts them by that label. Evaluate fills both; they
+	// are empty when every gold label is known.
+	UnknownExamples int            `json:"unknown_examples,omitempty"`
+	UnknownLabels   map[string]int `json:"unknown_labels,omitempty"`
+}
+
+// UnknownLabelList formats UnknownLabels as "neg: 2, pos: 1", the most counted label first,
+// then by bytes; "" when there are none.
+func (r Report) UnknownLabelList() string {
+	var b strings.Builder
+	for i, l := range byCount(r.UnknownLabels) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %d", l, r.UnknownLabels[l])
+	}
+	return b.String()
 }
 
 // Scorer counts predictions. The zero value is ready to use; not safe for concurrent use.
@@ -131,7 +149,9 @@ func ratio(a, b int) float64 {
 }
 
 // WriteText writes r in the classic classification-report layout: one line per label with
-// precision, recall, F1 and support, then accuracy, the macro and the weighted averages.
+// precision, recall, F1 and support, then accuracy, the macro and the weighted averages, then
+// a line each for the examples without a prediction and those with a label the model does
+// not know, when there are any.
 func (r Report) WriteText(w io.Writer) error {
 	width := len("weighted avg")
 	for _, ls := range r.Labels {
@@ -154,6 +174,10 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.Unpredicted > 0 {
 		fmt.Fprintf(&b, "\n%d of %d examples got no prediction (no known word); they count "+
 			"as wrong\n", r.Unpredicted, r.Examples)
+	}
+	if r.UnknownExamples > 0 {
+		fmt.Fprintf(&b, "\n%d of %d examples have a label the model does not know (%s); "+
+			"they count as wrong\n", r.UnknownExamples, r.Examples, r.UnknownLabelList())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -104,9 +104,11 @@ func (m *Model) check() error {
 	case mt.BigramBuckets < 0 || int64(mt.VocabSize)+int64(mt.BigramBuckets) > MaxRows:
 		return fmt.Errorf("%w: %d bigram buckets after %d words exceed %d rows", ErrFormat,
 			mt.BigramBuckets, mt.VocabSize, MaxRows)
-	case m.Vectors == nil || m.Vectors.Dim != mt.Dim || m.Vectors.Len() != mt.VocabSize:
-		return fmt.Errorf("%w: the word vectors do not hold %d rows of dim %d", ErrFormat,
-			mt.VocabSize, mt.Dim)
+	case m.Vectors == nil:
+		return fmt.Errorf("%w: no word vectors", ErrFormat)
+	case m.Vectors.Dim != mt.Dim || m.Vectors.Len() != mt.VocabSize:
+		return fmt.Errorf("%w: the word vectors hold %d rows of dim %d, want %d words of "+
+			"dim %d", ErrFormat, m.Vectors.Len(), m.Vectors.Dim, mt.VocabSize, mt.Dim)
 	case len(m.Classifier) != len(mt.Labels)*mt.Dim:
 		return fmt.Errorf("%w: %d classifier values, want %d labels x dim %d", ErrFormat,
 			len(m.Classifier), len(mt.Labels), mt.Dim)
@@ -203,10 +205,15 @@ func Load(dir string) (*Model, error) {
 			"empty", MetaFile, ErrFormat)
 	}
 
-	m.Vectors, err = vectors.ReadFile(filepath.Join(dir, files.Vectors),
-		vectors.ReadOptions{Format: vectors.FormatBinary})
+	vpath := filepath.Join(dir, files.Vectors)
+	m.Vectors, err = vectors.ReadFile(vpath, vectors.ReadOptions{Format: vectors.FormatBinary})
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
+	}
+	if v := m.Vectors; v.Len() != m.Meta.VocabSize || v.Dim != m.Meta.Dim {
+		return nil, fmt.Errorf("load model: %w: %s holds %d vectors of dim %d, but %s gives "+
+			"%d words of dim %d", ErrFormat, vpath, v.Len(), v.Dim, MetaFile,
+			m.Meta.VocabSize, m.Meta.Dim)
 	}
 	cpath := filepath.Join(dir, files.Classifier)
 	b, err := os.ReadFile(cpath)

@@ -1,9 +1,11 @@
 package classify
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/skipgrid/skipgrid/vectors"
 )
@@ -14,15 +16,26 @@ type Scored struct {
 	Prob  float64 `json:"prob"`
 }
 
+// Reasons why a line gets no prediction, as Prediction.Reason gives them.
+const (
+	// ReasonEmpty: the text is empty or only white space.
+	ReasonEmpty = "empty line"
+	// ReasonNoToken: the text is not blank, but the tokenizer keeps none of it (as the
+	// words tokenizer does with a line of punctuation).
+	ReasonNoToken = "no token kept by the tokenizer"
+	// ReasonNoKnownWord: the text has tokens, but none is a word of the model.
+	ReasonNoKnownWord = "no known word"
+)
+
 // Prediction is the answer for one line of text.
 type Prediction struct {
-	// Labels holds the k most probable labels, most probable first (ties by label row);
-	// empty when the line got no prediction.
+	// Labels holds the k most probable labels, most probable first (ties by label row).
+	// When the line got no prediction it is empty but not nil, so that JSON gives [].
 	Labels []Scored `json:"labels"`
 	// Tokens counts the line's tokens, Known those in the vocabulary.
 	Tokens int `json:"tokens"`
 	Known  int `json:"known"`
-	// Reason says why Labels is empty: "empty line" or "no known word".
+	// Reason says why Labels is empty: ReasonEmpty, ReasonNoToken or ReasonNoKnownWord.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -89,6 +102,10 @@ func (p *Predictor) PredictLine(line string, k int) (pred Prediction, gold []str
 		gold = append(gold, string(field[len(LabelPrefix):]))
 		rest = after
 	}
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return Prediction{Labels: []Scored{}, Reason: ReasonEmpty}, gold, nil
+	}
+
 	toks, err := p.tok.tokens(rest)
 	if err != nil {
 		return Prediction{}, gold, err
@@ -97,17 +114,18 @@ func (p *Predictor) PredictLine(line string, k int) (pred Prediction, gold []str
 }
 
 // PredictTokens predicts the k most probable labels (all when k <= 0 or above the labels) of
-// tokenized text.
+// tokenized text. Without a token the reason is ReasonNoToken: only PredictLine, which sees
+// the text, can tell an empty line.
 func (p *Predictor) PredictTokens(tokens []string, k int) Prediction {
 	var known int
 	p.rows, known = p.feats.Append(p.rows[:0], tokens)
-	pred := Prediction{Tokens: len(tokens), Known: known}
+	pred := Prediction{Labels: []Scored{}, Tokens: len(tokens), Known: known}
 	switch {
 	case len(tokens) == 0:
-		pred.Reason = "empty line"
+		pred.Reason = ReasonNoToken
 		return pred
 	case known == 0:
-		pred.Reason = "no known word"
+		pred.Reason = ReasonNoKnownWord
 		return pred
 	}
 
@@ -147,15 +165,74 @@ func (p *Predictor) PredictTokens(tokens []string, k int) Prediction {
 }
 
 // Evaluate scores m on the examples of ds (read with m's tokenizer): each example's first
-// label against the top prediction.
+// label against the top prediction. An example whose first label is not one of the model's
+// counts as wrong, and Report.UnknownLabels counts it; when that is every example, Evaluate
+// fails with ErrUnknownLabels instead, since ds is likely another task's file.
 func Evaluate(m *Model, ds *Dataset) (Report, error) {
 	p, err := NewPredictor(m)
 	if err != nil {
 		return Report{}, err
 	}
+
+	known := make(map[string]bool, len(m.Meta.Labels))
+	for _, l := range m.Meta.Labels {
+		known[l] = true
+	}
+	unknown := map[string]int{}
+	for _, ex := range ds.Examples {
+		if !known[ex.Labels[0]] {
+			unknown[ex.Labels[0]]++
+		}
+	}
+	if n := countAll(unknown); n > 0 && n == len(ds.Examples) {
+		return Report{}, fmt.Errorf("evaluate on %s: %w: the file's labels are %s; the "+
+			"model's are %s; is %s another task's test file?", ds.Name, ErrUnknownLabels,
+			someLabels(byCount(unknown)), someLabels(m.Meta.Labels), ds.Name)
+	}
+
 	var s Scorer
 	for _, ex := range ds.Examples {
 		s.Add(ex.Labels[0], p.PredictTokens(ex.Tokens, 1).Top())
 	}
-	return s.Report(m.Meta.Labels), nil
+	r := s.Report(m.Meta.Labels)
+	if len(unknown) > 0 {
+		r.UnknownLabels, r.UnknownExamples = unknown, countAll(unknown)
+	}
+	return r, nil
+}
+
+// countAll sums the counts of a label count map.
+func countAll(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
+// byCount returns the labels of counts, most counted first, then by bytes.
+func byCount(counts map[string]int) []string {
+	labels := make([]string, 0, len(counts))
+	for l := range counts {
+		labels = append(labels, l)
+	}
+	slices.SortFunc(labels, func(a, b string) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return labels
+}
+
+// maxListed is how many labels an error message lists.
+const maxListed = 8
+
+// someLabels lists the first maxListed labels, comma-separated, and how many more there are.
+func someLabels(labels []string) string {
+	if len(labels) <= maxListed {
+		return strings.Join(labels, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(labels[:maxListed], ", "),
+		len(labels)-maxListed)
 }

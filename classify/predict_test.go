@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,21 +53,39 @@ func TestPredict(t *testing.T) {
 		t.Errorf("gold (-want +got):\n%s", diff)
 	}
 
-	cases := []struct{ line, reason string }{
-		{"", "empty line"},
-		{"  \t ", "empty line"},
-		{"__label__pos", "empty line"},
-		{"... !!!", "empty line"}, // the words tokenizer finds no token
-		{"unknown words only", "no known word"},
+	// A line without a prediction has Labels [], not nil, so that its JSON has "labels":[].
+	cases := []struct {
+		line, reason string
+		tokens       int
+	}{
+		{"", "empty line", 0},
+		{"  \t \r", "empty line", 0},
+		{"__label__pos", "empty line", 0},
+		{"__label__pos \t ", "empty line", 0},
+		{"... !!!", "no token kept by the tokenizer", 0},
+		{"__label__pos ...", "no token kept by the tokenizer", 0},
+		{"unknown words only", "no known word", 3},
 	}
 	for _, tc := range cases {
 		pred, _, err := p.PredictLine(tc.line, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pred.Reason != tc.reason || len(pred.Labels) != 0 || pred.Top() != "" {
-			t.Errorf("%q: %+v, want no labels and reason %q", tc.line, pred, tc.reason)
+		want := Prediction{Labels: []Scored{}, Tokens: tc.tokens, Reason: tc.reason}
+		if diff := cmp.Diff(want, pred); diff != "" || pred.Top() != "" {
+			t.Errorf("%q (-want +got):\n%s", tc.line, diff)
 		}
+		b, err := json.Marshal(pred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantJSON := `{"labels":[],"tokens":` + strconv.Itoa(tc.tokens) +
+			`,"known":0,"reason":"` + tc.reason + `"}`; string(b) != wantJSON {
+			t.Errorf("%q: JSON %s, want %s", tc.line, b, wantJSON)
+		}
+	}
+	if got := p.PredictTokens(nil, 1); got.Reason != ReasonNoToken || got.Labels == nil {
+		t.Errorf("PredictTokens(nil): %+v, want reason %q and empty labels", got, ReasonNoToken)
 	}
 }
 
@@ -109,6 +128,133 @@ func TestEvaluate(t *testing.T) {
 	// Right: 1 and 2; example 3 predicted pos, example 4 has no known word.
 	if r.Correct != 2 || r.Examples != 4 || r.Unpredicted != 1 || r.Accuracy != 0.5 {
 		t.Errorf("report %+v, want 2 of 4 right and 1 unpredicted", r)
+	}
+}
+
+// TestEvaluateUnknownLabels scores the tiny model on 5 examples, 3 of them with labels it
+// does not know. Good alone gives h = (1, 0), so pos; bad gives neg; zzz gives nothing.
+// Right: 1 and 2. pos and neg each have support 1, predicted 2, correct 1: P 1/2, R 1, F1 2/3;
+// sports (support 2) and tech (1) are never predicted. Macro over 4 labels: P 1/4, R 1/2,
+// F1 1/3; weighted by support over 5: P 1/5, R 2/5, F1 (2/3 + 2/3)/5 = 4/15.
+func TestEvaluateUnknownLabels(t *testing.T) {
+	ds := readString(t, "__label__pos good\n__label__neg bad\n__label__sports good\n"+
+		"__label__sports zzz\n__label__tech bad\n")
+	r, err := Evaluate(tinyModel(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Correct != 2 || r.Examples != 5 || r.Unpredicted != 1 || r.UnknownExamples != 3 {
+		t.Errorf("report %+v, want 2 of 5 right, 1 unpredicted, 3 unknown", r)
+	}
+	if diff := cmp.Diff(map[string]int{"sports": 2, "tech": 1}, r.UnknownLabels); diff != "" {
+		t.Errorf("unknown labels (-want +got):\n%s", diff)
+	}
+
+	var text strings.Builder
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	want := `              precision     recall   f1-score    support
+
+         pos     0.5000     1.0000     0.6667          1
+         neg     0.5000     1.0000     0.6667          1
+      sports     0.0000     0.0000     0.0000          2
+        tech     0.0000     0.0000     0.0000          1
+
+    accuracy                           0.4000          5
+   macro avg     0.2500     0.5000     0.3333          5
+weighted avg     0.2000     0.4000     0.2667          5
+
+1 of 5 examples got no prediction (no known word); they count as wrong
+
+3 of 5 examples have a label the model does not know (sports: 2, tech: 1); they count as wrong
+`
+	if diff := cmp.Diff(want, text.String()); diff != "" {
+		t.Errorf("text report (-want +got):\n%s", diff)
+	}
+
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"unknown_examples":3,"unknown_labels":{"sports":2,"tech":1}}`; !strings.HasSuffix(
+		string(b), want) {
+		t.Errorf("JSON report %s, want it to end with %s", b, want)
+	}
+
+	// Every label known: no unknown fields, in Go or in JSON.
+	r, err = Evaluate(tinyModel(), readString(t, "__label__pos good\n__label__neg bad\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.UnknownExamples != 0 || r.UnknownLabels != nil || strings.Contains(string(b), "unknown") {
+		t.Errorf("report with known labels only: %s", b)
+	}
+}
+
+// TestEvaluateForeignLabels scores the tiny model (pos, neg) on a file none of whose labels it
+// knows: an error, not an accuracy of 0.
+func TestEvaluateForeignLabels(t *testing.T) {
+	ds := readString(t, "__label__tech good\n__label__sports bad\n__label__sports zzz\n")
+	_, err := Evaluate(tinyModel(), ds)
+	want := "evaluate on test: no example has a label the model knows: the file's labels are " +
+		"sports, tech; the model's are pos, neg; is test another task's test file?"
+	if !errors.Is(err, ErrUnknownLabels) || err.Error() != want {
+		t.Errorf("Evaluate: %v\nwant ErrUnknownLabels: %s", err, want)
+	}
+
+	// A second label that the model knows does not make the example known: the first is gold.
+	ds = readString(t, "__label__tech __label__pos good\n")
+	if _, err := Evaluate(tinyModel(), ds); !errors.Is(err, ErrUnknownLabels) {
+		t.Errorf("Evaluate with a known second label: %v, want ErrUnknownLabels", err)
+	}
+
+	labels := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	if got, want := someLabels(labels), "a, b, c, d, e, f, g, h and 2 more"; got != want {
+		t.Errorf("someLabels(10 labels) = %q, want %q", got, want)
+	}
+}
+
+// TestLoadForeignVectors puts the vectors.bin of a model with 3 words into a model whose
+// model.json gives 2: Load names the file and both shapes.
+func TestLoadForeignVectors(t *testing.T) {
+	dir, dir2 := t.TempDir(), t.TempDir()
+	if err := Save(dir, tinyModel()); err != nil {
+		t.Fatal(err)
+	}
+	other := tinyModel()
+	other.Meta.VocabSize, other.Meta.TrainedWords = 3, 3
+	other.Vectors = &vectors.Vectors{Words: []string{"good", "bad", "ugly"}, Dim: 2,
+		Data: []float32{1, 0, -1, 0, 0, 1}}
+	other.Counts = []uint64{3, 1, 1}
+	if err := Save(dir2, other); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir2, VectorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, VectorsFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Load(dir)
+	want := "load model: malformed model file: " + filepath.Join(dir, VectorsFile) +
+		" holds 3 vectors of dim 2, but model.json gives 2 words of dim 2"
+	if !errors.Is(err, ErrFormat) || err.Error() != want {
+		t.Errorf("Load: %v\nwant ErrFormat: %s", err, want)
+	}
+
+	// Save checks the same before it writes anything.
+	other.Meta.VocabSize = 2
+	err = Save(t.TempDir(), other)
+	if !errors.Is(err, ErrFormat) || !strings.HasSuffix(err.Error(), "malformed model file: "+
+		"the word vectors hold 3 rows of dim 2, want 2 words of dim 2") {
+		t.Errorf("Save with 3 rows for 2 words: %v", err)
 	}
 }
 

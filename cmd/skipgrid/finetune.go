@@ -254,11 +254,15 @@ func scoreModel(cmd *cobra.Command, dir, test string, asJSON bool, log *slog.Log
 		}
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("--test %s: %w", test, err)
 	}
 	rep, err := classify.Evaluate(m, ds)
 	if err != nil {
 		return err
+	}
+	if rep.UnknownExamples > 0 {
+		log.Warn("test file: labels the model does not know; their examples count as wrong",
+			"file", ds.Name, "examples", rep.UnknownExamples, "labels", rep.UnknownLabelList())
 	}
 	out := cmd.OutOrStdout()
 	if asJSON {
@@ -284,7 +288,9 @@ func newEvalClassifyCmd() *cobra.Command {
 		Long: `Classify predicts the label of every labelled line of FILE with the model in DIR
 (from skipgrid finetune) and scores the top prediction against the line's first label:
 accuracy, macro-F1, and precision, recall, F1 and support per label. A line without a known
-word gets no prediction and counts as wrong.`,
+word gets no prediction and counts as wrong. So does a line whose first label the model does
+not have; such lines are counted by label, warned about and reported. A file none of whose
+lines has a label of the model is refused, as likely another task's test file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd)
@@ -313,8 +319,10 @@ func newPredictCmd() *cobra.Command {
 		Long: `Predict prints one record per line of FILE (- for standard input), in order: the --k
 most probable labels with their probabilities, "__label__X 0.9123 __label__Y 0.0500", or with
 --json one JSON object per line. Leading __label__ fields of a line are not text (they are
-shown as gold in JSON). A line that gets no prediction (empty, or without a known word) still
-gets its record: "none (empty line)" or "none (no known word)".`,
+shown as gold in JSON). A line that gets no prediction still gets its record, with the reason
+(and "labels":[] in JSON): "none (empty line)" for an empty or blank line, "none (no token kept
+by the tokenizer)" for text the tokenizer drops whole (punctuation alone, for the words
+tokenizer), "none (no known word)" for tokens none of which is a word of the model.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return predict(cmd.InOrStdin(), cmd.OutOrStdout(), model, input, k, asJSON)
@@ -354,7 +362,7 @@ func predict(stdin io.Reader, w io.Writer, dir, input string, k int, asJSON bool
 	if input != "-" {
 		f, err := os.Open(input)
 		if err != nil {
-			return err
+			return fmt.Errorf("--input %s: %w", input, err)
 		}
 		defer f.Close()
 		in = f
