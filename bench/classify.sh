@@ -21,7 +21,11 @@
 #
 # Accuracy is the mean over the seeds with its standard error (the seeds'
 # standard deviation over the square root of their number); give 10 or more
-# seeds to tell apart methods less than half a point apart. A second table
+# seeds to tell apart methods less than half a point apart (with one seed no
+# error is printed). The time / fastText column sets each skipgrid run against
+# fastText on the same tokens: random initialisation against random
+# initialisation, frozen and fine-tuned against -pretrainedVectors (fastText
+# has no frozen embeddings). A second table
 # sets fine-tuned skipgrid against fastText with -pretrainedVectors on the
 # same tokens, (c) against the tokenized copy and (d) against the raw one,
 # with the standard error of the difference.
@@ -258,12 +262,21 @@ def stderr(xs):
     return stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else 0.0
 
 
+def pm(x, se):
+    """x ± se, in points; x alone when one seed gives no error."""
+    return "%+.2f" % x if n == 1 else "%+.2f ± %.2f" % (x, se)
+
+
 def accs(s, key):
     return [a for a, _ in rows[s, key]]
 
 
-print("| set | method | accuracy %% (mean of %s seeds ± standard error) | seconds | "
-      "time / fastText |" % sys.argv[2])
+n = int(sys.argv[2])
+if n == 1:
+    print("| set | method | accuracy % (one seed) | seconds | time / fastText |")
+else:
+    print("| set | method | accuracy %% (mean of %d seeds ± standard error) | seconds | "
+          "time / fastText |" % n)
 print("|---|---|---|---|---|")
 for s in sets:
     for key, name, ref in names:
@@ -274,13 +287,14 @@ for s in sets:
         ratio = ""
         if ref and rows[s, ref]:
             ratio = "%.1f" % (sec / mean([t for _, t in rows[s, ref]]))
-        print("| %s | %s | %.2f ± %.2f | %.2f | %s |" % (
-            s, name, 100 * mean(acc), 100 * stderr(acc), sec, ratio))
+        print("| %s | %s | %s | %.2f | %s |" % (
+            s, name, pm(100 * mean(acc), 100 * stderr(acc)).lstrip("+"), sec, ratio))
 
 if not any(rows[s, "ft-tok-pre"] for s in sets):
     sys.exit()
 print()
-print("| set | tokens | skipgrid fine-tuned | fastText pretrained | difference ± standard error |")
+print("| set | tokens | skipgrid fine-tuned | fastText pretrained | difference%s |" % (
+    "" if n == 1 else " ± standard error"))
 print("|---|---|---|---|---|")
 for s in sets:
     for sg, ft, tokens in pairs:
@@ -288,6 +302,6 @@ for s in sets:
         if not a or not b:
             continue
         se = (stderr(a) ** 2 + stderr(b) ** 2) ** 0.5
-        print("| %s | %s | %.2f | %.2f | %+.2f ± %.2f |" % (
-            s, tokens, 100 * mean(a), 100 * mean(b), 100 * (mean(a) - mean(b)), 100 * se))
+        print("| %s | %s | %.2f | %.2f | %s |" % (
+            s, tokens, 100 * mean(a), 100 * mean(b), pm(100 * (mean(a) - mean(b)), 100 * se)))
 EOF
