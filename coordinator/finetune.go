@@ -247,7 +247,8 @@ func (c *Coordinator) pretrained() (*vectors.Vectors, error) {
 	if pre == nil && f.Pretrained != "" {
 		var err error
 		pre, err = vectors.ReadFile(f.Pretrained, vectors.ReadOptions{
-			Format: f.PretrainedFormat, Logger: c.log})
+			Format: f.PretrainedFormat, ReplaceInvalidUTF8: f.ReplaceInvalidUTF8,
+			Logger: c.log})
 		if err != nil {
 			return nil, fmt.Errorf("finetune: pretrained vectors: %w", err)
 		}

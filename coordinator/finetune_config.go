@@ -31,6 +31,9 @@ type FinetuneConfig struct {
 	// initialisation: every row from classify.InitRow.
 	Pretrained       string
 	PretrainedFormat vectors.Format
+	// ReplaceInvalidUTF8 reads a pretrained file whose words hold invalid UTF-8 with each
+	// bad run replaced by U+FFFD, instead of refusing it.
+	ReplaceInvalidUTF8 bool
 	// Vectors, when set, are the pretrained vectors already read (Pretrained then only names
 	// them in the records). Their Dim must equal Config.Dim.
 	Vectors *vectors.Vectors

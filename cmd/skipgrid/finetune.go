@@ -88,6 +88,16 @@ func runFinetune(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	// The test file is read now, as the model will read text, so that a wrong one fails
+	// before training rather than after it.
+	var testData *classify.Dataset
+	test := v.GetString("test")
+	if test != "" {
+		opt := classify.JobReadOptions(jc.Tokenizer, jc.MaxSentenceLen)
+		if testData, err = readTest(test, opt, log); err != nil {
+			return err
+		}
+	}
 	cleanup := removeIfCreated(jc.OutDir)
 	ckptDir, err := prepareCheckpoints(v, &jc)
 	if err != nil {
@@ -123,14 +133,13 @@ func runFinetune(cmd *cobra.Command, _ []string) error {
 	if len(res.Epochs) != jc.Epochs {
 		count = fmt.Sprintf(", fastText's count of --epochs %d", jc.Epochs)
 	}
-	fmt.Fprintf(out, "fine-tuned %d examples x %d epochs%s (%d labels, %d words, %d without "+
+	fmt.Fprintf(out, "fine-tuned %d examples x %d passes%s (%d labels, %d words, %d without "+
 		"a pretrained vector) in %.1fs; model in %s\n", ft.Examples, len(res.Epochs), count,
 		len(ft.Labels), ft.VocabSize, ft.MissingWords, res.PhaseSeconds.Training, jc.OutDir)
-	test := v.GetString("test")
 	if test == "" {
 		return nil
 	}
-	return scoreModel(cmd, jc.OutDir, test, v.GetBool("json"), log)
+	return scoreModel(cmd, jc.OutDir, test, testData, v.GetBool("json"), log)
 }
 
 // addFinetuneFlags declares the settings that only a fine-tuning job has. The finetune
@@ -142,6 +151,8 @@ func addFinetuneFlags(fs *pflag.FlagSet) {
 	fs.String("pretrained", "", "pretrained vectors file")
 	fs.String("pretrained-format", "auto", "format of --pretrained: auto, bin, text (or vec), "+
 		"glove")
+	fs.Bool("replace-invalid-utf8", false, "replace invalid UTF-8 in the words of --pretrained "+
+		"by U+FFFD instead of refusing the file")
 	fs.Bool("random-init", false, "start every row at random, without pretrained vectors")
 	fs.Bool("pretrained-vocab", f.PretrainedVocab, "keep the pretrained words the training "+
 		"file lacks, so that prediction finds them (as fastText does)")
@@ -165,6 +176,7 @@ func finetuneSettings(v *viper.Viper, c *coordinator.Config) []error {
 	f.TrainFile, f.Pretrained = v.GetString("train"), v.GetString("pretrained")
 	f.PretrainedVocab, f.Freeze = v.GetBool("pretrained-vocab"), v.GetBool("freeze-embeddings")
 	f.FastTextEpochs = v.GetBool("fasttext-epochs")
+	f.ReplaceInvalidUTF8 = v.GetBool("replace-invalid-utf8")
 	f.EmbeddingLRScale, f.BigramBuckets = v.GetFloat64("embedding-lr-scale"), v.GetInt("bigrams")
 	f.BatchExamples, f.ChunkExamples = v.GetInt("batch-examples"), v.GetInt("chunk-examples")
 
@@ -224,7 +236,7 @@ func readPretrained(c *coordinator.Config, dimGiven bool, log *slog.Logger) erro
 		return nil
 	}
 	pre, err := vectors.ReadFile(f.Pretrained, vectors.ReadOptions{Format: f.PretrainedFormat,
-		Logger: log})
+		ReplaceInvalidUTF8: f.ReplaceInvalidUTF8, Logger: log})
 	if err != nil {
 		return fmt.Errorf("--pretrained: %w", err)
 	}
@@ -236,25 +248,38 @@ func readPretrained(c *coordinator.Config, dimGiven bool, log *slog.Logger) erro
 	return nil
 }
 
-// scoreModel prints the score of the model in dir on the labelled file test.
-func scoreModel(cmd *cobra.Command, dir, test string, asJSON bool, log *slog.Logger) error {
-	m, err := classify.Load(dir)
-	if err != nil {
-		return err
-	}
-	tok, err := m.TokenizerOf()
-	if err != nil {
-		return err
-	}
-	ds, err := classify.ReadFile(test, classify.ReadOptions{Tokenizer: tok,
-		MaxSentence: m.Meta.MaxSentence})
+// readTest reads the labelled file test as opt says, and logs its warnings.
+func readTest(test string, opt classify.ReadOptions, log *slog.Logger) (*classify.Dataset,
+	error) {
+	ds, err := classify.ReadFile(test, opt)
 	if ds != nil {
 		for _, w := range ds.Warnings {
 			log.Warn("test file: "+w.Msg, "file", ds.Name, "line", w.Line)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("--test %s: %w", test, err)
+		return nil, fmt.Errorf("--test %s: %w", test, err)
+	}
+	return ds, nil
+}
+
+// scoreModel prints the score of the model in dir on ds, the labelled file test; with ds nil
+// it reads test as the model's tokenizer reads text.
+func scoreModel(cmd *cobra.Command, dir, test string, ds *classify.Dataset, asJSON bool,
+	log *slog.Logger) error {
+	m, err := classify.Load(dir)
+	if err != nil {
+		return err
+	}
+	if ds == nil {
+		tok, err := m.TokenizerOf()
+		if err != nil {
+			return err
+		}
+		opt := classify.ReadOptions{Tokenizer: tok, MaxSentence: m.Meta.MaxSentence}
+		if ds, err = readTest(test, opt, log); err != nil {
+			return err
+		}
 	}
 	rep, err := classify.Evaluate(m, ds)
 	if err != nil {
@@ -297,7 +322,7 @@ lines has a label of the model is refused, as likely another task's test file.`,
 			if err != nil {
 				return err
 			}
-			return scoreModel(cmd, model, test, asJSON, log)
+			return scoreModel(cmd, model, test, nil, asJSON, log)
 		},
 	}
 	fs := cmd.Flags()

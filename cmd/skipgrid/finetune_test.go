@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/skipgrid/skipgrid/classify"
+	"github.com/skipgrid/skipgrid/vectors"
 )
 
 // TestFinetunePredictEval runs finetune on case 16 (3 labelled lines of 6), then predict and
@@ -30,7 +32,7 @@ func TestFinetunePredictEval(t *testing.T) {
 	if err != nil {
 		t.Fatalf("finetune: %v\n%s", err, out)
 	}
-	for _, want := range []string{"fine-tuned 3 examples x 2 epochs (2 labels",
+	for _, want := range []string{"fine-tuned 3 examples x 2 passes (2 labels",
 		"3 labelled and 3 skipped lines", "test accuracy: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("finetune output lacks %q:\n%s", want, out)
@@ -119,5 +121,65 @@ func TestFinetuneFlagErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("finetune %v: %v (%s), want an error with %q", tc.args, err, out, tc.want)
 		}
+	}
+}
+
+// TestFinetuneChecksBeforeTraining: a missing --test file fails before training, and an
+// --out that holds the --pretrained vectors is refused; neither writes a model or touches
+// the vectors.
+func TestFinetuneChecksBeforeTraining(t *testing.T) {
+	vecs := "1 3\nx 1 2 3\n"
+	dir := writeFiles(t, map[string]string{"train.txt": "__label__a x\n__label__b y\n",
+		"vectors.bin": vecs})
+	train := filepath.Join(dir, "train.txt")
+
+	out := filepath.Join(dir, "model")
+	nope := filepath.Join(dir, "nope.txt")
+	_, err := runCLI(t, "finetune", "--random-init", "--dim", "3", "--train", train,
+		"--out", out, "--test", nope)
+	if err == nil || !strings.HasPrefix(err.Error(), "--test "+nope+": ") {
+		t.Errorf("finetune --test %s: %v, want an error that starts with the flag", nope, err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("finetune with a missing --test made %s: %v", out, err)
+	}
+
+	_, err = runCLI(t, "finetune", "--pretrained", filepath.Join(dir, "vectors.bin"),
+		"--pretrained-format", "text", "--train", train, "--out", dir)
+	want := "the job would write " + filepath.Join(dir, "vectors.bin") + " over its " +
+		"pretrained vectors"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("finetune --out the vectors' directory: %v, want an error with %q", err, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "vectors.bin")); err != nil ||
+		string(b) != vecs {
+		t.Errorf("the pretrained vectors now hold %q (%v), want them as they were", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused job wrote model.json: %v", err)
+	}
+}
+
+// TestFinetuneReplaceInvalidUTF8: 03-truncated-utf8.bin holds caf\xc3 and na\xefve; finetune
+// refuses it as pretrained vectors, and with --replace-invalid-utf8 reads caf\uFFFD,
+// na\uFFFDve and ok, so that ok, the one training word, starts from its vector.
+func TestFinetuneReplaceInvalidUTF8(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"train.txt": "__label__a ok\n__label__b ok ok\n"})
+	args := []string{"finetune", "--pretrained", "../../vectors/testdata/03-truncated-utf8.bin",
+		"--train", filepath.Join(dir, "train.txt"), "--epochs", "1", "--workers", "1"}
+	_, err := runCLI(t, append(args, "--out", filepath.Join(dir, "refused"))...)
+	if !errors.Is(err, vectors.ErrInvalidWord) {
+		t.Errorf("finetune on invalid UTF-8: %v, want an invalid word", err)
+	}
+	out := filepath.Join(dir, "model")
+	if _, err := runCLI(t, append(args, "--out", out, "--replace-invalid-utf8")...); err != nil {
+		t.Fatal(err)
+	}
+	m, err := classify.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(m.Vectors.Words, " "); got != "ok caf\uFFFD na\uFFFDve" {
+		t.Errorf("model words %q, want the training word, then the pretrained ones", got)
 	}
 }
