@@ -210,21 +210,6 @@ func countAll(counts map[string]int) int {
 	return n
 }
 
-// byCount returns the labels of counts, most counted first, then by bytes.
-func byCount(counts map[string]int) []string {
-	labels := make([]string, 0, len(counts))
-	for l := range counts {
-		labels = append(labels, l)
-	}
-	slices.SortFunc(labels, func(a, b string) int {
-		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	return labels
-}
-
 // maxListed is how many labels an error message lists.
 const maxListed = 8
 

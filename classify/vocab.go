@@ -34,16 +34,7 @@ func BuildVocab(ds *Dataset, extra []string) *Vocab {
 			counts[t]++
 		}
 	}
-	words := make([]string, 0, len(counts)+len(extra))
-	for w := range counts {
-		words = append(words, w)
-	}
-	slices.SortFunc(words, func(a, b string) int {
-		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
+	words := slices.Grow(byCount(counts), len(extra))
 
 	v := &Vocab{Trained: len(words), index: make(map[string]int32, len(words)+len(extra))}
 	for i, w := range words {
@@ -60,6 +51,22 @@ func BuildVocab(ds *Dataset, extra []string) *Vocab {
 	}
 	v.Words = words
 	return v
+}
+
+// byCount returns the keys of counts, most counted first, then by bytes: the order of the
+// task vocabulary, and of label counts in reports.
+func byCount[C cmp.Ordered](counts map[string]C) []string {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return keys
 }
 
 // NewVocab rebuilds a Vocab from the lists of a message: equal lengths, no empty or repeated
