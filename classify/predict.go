@@ -178,13 +178,14 @@ func Evaluate(m *Model, ds *Dataset) (Report, error) {
 	for _, l := range m.Meta.Labels {
 		known[l] = true
 	}
-	unknown := map[string]int{}
+	unknown, n := map[string]int{}, 0
 	for _, ex := range ds.Examples {
 		if !known[ex.Labels[0]] {
 			unknown[ex.Labels[0]]++
+			n++
 		}
 	}
-	if n := countAll(unknown); n > 0 && n == len(ds.Examples) {
+	if n > 0 && n == len(ds.Examples) {
 		return Report{}, fmt.Errorf("evaluate on %s: %w: the file's labels are %s; the "+
 			"model's are %s; is %s another task's test file?", ds.Name, ErrUnknownLabels,
 			someLabels(byCount(unknown)), someLabels(m.Meta.Labels), ds.Name)
@@ -195,19 +196,10 @@ func Evaluate(m *Model, ds *Dataset) (Report, error) {
 		s.Add(ex.Labels[0], p.PredictTokens(ex.Tokens, 1).Top())
 	}
 	r := s.Report(m.Meta.Labels)
-	if len(unknown) > 0 {
-		r.UnknownLabels, r.UnknownExamples = unknown, countAll(unknown)
+	if n > 0 {
+		r.UnknownLabels, r.UnknownExamples = unknown, n
 	}
 	return r, nil
-}
-
-// countAll sums the counts of a label count map.
-func countAll(counts map[string]int) int {
-	n := 0
-	for _, c := range counts {
-		n += c
-	}
-	return n
 }
 
 // maxListed is how many labels an error message lists.
