@@ -270,8 +270,9 @@ func (c Config) validateTraining() []error {
 		bad("sample: %v must be a finite number >= 0", c.Sample)
 	}
 	if !(c.Alpha >= 0) || math.IsInf(c.Alpha, 0) {
-		bad("alpha: %v must be a finite number > 0 (or 0 for the default: 0.025 for sg, "+
-			"0.05 for cbow, 0.1 for fine-tuning)", c.Alpha)
+		bad("alpha: %v must be a finite number > 0 (or 0 for the default: %v for sg, %v for "+
+			"cbow, %v for fine-tuning)", c.Alpha, defaultAlphaSkipGram, defaultAlphaCBOW,
+			defaultAlphaFinetune)
 	} else if alpha, minAlpha := c.EffectiveAlpha(); !(minAlpha >= 0) || minAlpha > alpha {
 		bad("min alpha: %v must be in [0, alpha=%v]", minAlpha, alpha)
 	}
