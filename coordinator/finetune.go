@@ -246,9 +246,7 @@ func (c *Coordinator) pretrained() (*vectors.Vectors, error) {
 	pre := f.Vectors
 	if pre == nil && f.Pretrained != "" {
 		var err error
-		pre, err = vectors.ReadFile(f.Pretrained, vectors.ReadOptions{
-			Format: f.PretrainedFormat, ReplaceInvalidUTF8: f.ReplaceInvalidUTF8,
-			Logger: c.log})
+		pre, err = vectors.ReadFile(f.Pretrained, f.PretrainedOptions(c.log))
 		if err != nil {
 			return nil, fmt.Errorf("finetune: pretrained vectors: %w", err)
 		}

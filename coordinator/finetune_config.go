@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 
 	"github.com/skipgrid/skipgrid/proto/skipgridpb"
@@ -61,6 +62,13 @@ type FinetuneConfig struct {
 	// ChunkExamples is the number of examples of one lease; 0 cuts each epoch into 32 chunks
 	// of at least BatchExamples.
 	ChunkExamples int
+}
+
+// PretrainedOptions returns how the pretrained vectors file is read: in its format, with
+// invalid UTF-8 replaced when asked, logging to log.
+func (f FinetuneConfig) PretrainedOptions(log *slog.Logger) vectors.ReadOptions {
+	return vectors.ReadOptions{Format: f.PretrainedFormat,
+		ReplaceInvalidUTF8: f.ReplaceInvalidUTF8, Logger: log}
 }
 
 // DefaultFinetuneConfig returns fine-tuning's defaults: embeddings trained at the

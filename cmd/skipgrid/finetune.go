@@ -235,8 +235,7 @@ func readPretrained(c *coordinator.Config, dimGiven bool, log *slog.Logger) erro
 	if f.Pretrained == "" {
 		return nil
 	}
-	pre, err := vectors.ReadFile(f.Pretrained, vectors.ReadOptions{Format: f.PretrainedFormat,
-		ReplaceInvalidUTF8: f.ReplaceInvalidUTF8, Logger: log})
+	pre, err := vectors.ReadFile(f.Pretrained, f.PretrainedOptions(log))
 	if err != nil {
 		return fmt.Errorf("--pretrained: %w", err)
 	}
