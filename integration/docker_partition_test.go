@@ -40,13 +40,7 @@ func TestDockerComposeWorkerDisconnected(t *testing.T) {
 	settings := workerDisconnectedSettings()
 	c := startCompose(t, ctx, compose, settings)
 
-	victim, st := waitLeaseHolder(c, ctx)
-	id := c.container(ctx, victim)
-	network := clusterNetwork(t, ctx, id)
-	docker(t, ctx, "network", "disconnect", network, id)
-	cutAt := time.Now()
-	t.Logf("disconnected %s from %s at %.1f%% of training", victim, network,
-		100*st.Fraction)
+	victim, id, network, cutAt := cutLeaseHolder(c, ctx)
 
 	select {
 	case <-ctx.Done():
@@ -95,6 +89,44 @@ func waitLeaseHolder(c *composeCluster, ctx context.Context) (string, status) {
 		return false
 	})
 	return holder, st
+}
+
+// cutLeaseHolder disconnects a worker that holds a lease from the cluster network and
+// returns it, its container and network, and when it was cut off. A worker can finish its
+// chunk between the status that names it and the disconnect, and then has no lease to lose;
+// so the coordinator must still list a lease of the worker once it is cut off, or the worker
+// is plugged back in at once and another try is made.
+func cutLeaseHolder(c *composeCluster, ctx context.Context) (victim, id, network string,
+	cutAt time.Time) {
+	t := c.t
+	t.Helper()
+	const tries = 5
+	for try := 1; try <= tries; try++ {
+		victim, st := waitLeaseHolder(c, ctx)
+		id = c.container(ctx, victim)
+		network = clusterNetwork(t, ctx, id)
+		docker(t, ctx, "network", "disconnect", network, id)
+		cutAt = time.Now()
+		if after, err := c.fetchStatus(ctx); err == nil && holdsLease(after, victim) {
+			t.Logf("disconnected %s from %s at %.1f%% of training, holding a lease", victim,
+				network, 100*st.Fraction)
+			return victim, id, network, cutAt
+		}
+		t.Logf("try %d: %s held no lease once disconnected; connected again", try, victim)
+		docker(t, ctx, "network", "connect", "--alias", victim, network, id)
+	}
+	t.Fatalf("no worker still held a lease once disconnected, in %d tries", tries)
+	return "", "", "", time.Time{}
+}
+
+// holdsLease reports whether st lists a lease of the worker name.
+func holdsLease(st status, name string) bool {
+	for _, w := range st.Workers {
+		if w.Name == name && len(w.Leases) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // clusterNetwork returns the name of the one network the container is attached to: the
