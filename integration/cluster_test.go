@@ -215,6 +215,11 @@ func checkOutputs(t *testing.T, out string, epochs int) runResult {
 				e.Epoch, e.Words, e.Chunks, res.TrainWords, res.Chunks)
 		}
 	}
+	losses := make([]float64, len(res.Epochs))
+	for i, e := range res.Epochs {
+		losses[i] = e.Loss
+	}
+	t.Logf("loss per epoch: %.4f", losses)
 	if first, last := res.Epochs[0].Loss, res.Epochs[epochs-1].Loss; !(last < first) {
 		t.Errorf("loss did not fall: epoch 1 %v, epoch %d %v", first, epochs, last)
 	}

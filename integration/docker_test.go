@@ -178,11 +178,24 @@ func (c *composeCluster) down() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if c.t.Failed() {
-		out, err := c.run(ctx, "logs", "--no-color", "--tail", "60")
-		c.t.Logf("--- compose logs (last 6000 bytes; %v):\n%s", err, tail(out, 6000))
+		c.logServices(ctx)
 	}
 	if _, err := c.run(ctx, "down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
 		c.t.Error(err)
+	}
+}
+
+// logServices logs the end of every service's output, each on its own, so that the
+// coordinator's and the shards' lines are there however much the workers wrote.
+func (c *composeCluster) logServices(ctx context.Context) {
+	out, err := c.run(ctx, "config", "--services")
+	if err != nil {
+		c.t.Logf("--- compose services: %v", err)
+		return
+	}
+	for _, service := range strings.Fields(string(out)) {
+		out, err := c.run(ctx, "logs", "--no-color", "--tail", "40", service)
+		c.t.Logf("--- %s logs (last 4000 bytes; %v):\n%s", service, err, tail(out, 4000))
 	}
 }
 
